@@ -1,0 +1,490 @@
+"""The audio front end: loading, STFT/ISTFT, the log-frequency warp and masks.
+
+Conventions follow Sound of Pixels, CAVL and CCoL: audio at 11025 Hz, a centred
+Hann-window STFT with ``n_fft=1022`` and ``hop_length=256`` (512 frequency
+bins), spectrograms warped to 256 log-frequency rows before they enter a
+network, and masks (ratio or binary) that are unwarped back to 512 bins and
+applied to the mixture magnitude, whose phase is reused for the inverse STFT.
+
+The spectral functions use ``keras.ops`` and accept numpy arrays or backend
+tensors, batched over any leading axes, so the same code runs inside a model,
+in a ``tf.data`` map (TensorFlow backend) and in a notebook.
+``tensorflow-io`` is not used: soundfile/librosa decode audio files and PyAV
+decodes anything else (video containers, mp3, m4a).
+
+Taught in: tutorials/00_audio_visual_world.ipynb
+"""
+
+import dataclasses
+import functools
+from pathlib import Path
+
+import numpy as np
+
+from avcourse._validation import as_float_array, check_not_silent, check_positive_int
+
+# Magnitudes at or below this count as silence when a ratio mask divides by them.
+_MAGNITUDE_EPSILON = 1e-8
+
+
+@dataclasses.dataclass(frozen=True)
+class AudioConfig:
+    """Settings of the audio front end.
+
+    The defaults are the Sound of Pixels / CCoL ones: a 65535-sample clip
+    (about 5.94 s) at 11025 Hz gives a 512 x 256 spectrogram, warped to
+    256 x 256. ``AudioConfig.cavl()`` gives CAVL's 10 s clip (512 x 432).
+
+    Args:
+        sample_rate: samples per second of every waveform.
+        n_fft: STFT window and FFT length (1022 gives 512 bins).
+        hop_length: STFT hop in samples.
+        num_warped_bins: rows of the log-frequency-warped spectrogram.
+        clip_seconds: clip duration used by the data pipelines.
+    """
+
+    sample_rate: int = 11025
+    n_fft: int = 1022
+    hop_length: int = 256
+    num_warped_bins: int = 256
+    clip_seconds: float = 65535 / 11025
+
+    def __post_init__(self):
+        check_positive_int(self.sample_rate, "sample_rate")
+        check_positive_int(self.n_fft, "n_fft")
+        check_positive_int(self.hop_length, "hop_length")
+        check_positive_int(self.num_warped_bins, "num_warped_bins")
+        if self.hop_length > self.n_fft:
+            raise ValueError(
+                f"`hop_length` must be <= n_fft ({self.n_fft}) for a reconstructable STFT; "
+                f"received {self.hop_length}."
+            )
+        if not self.clip_seconds > 0:
+            raise ValueError(f"`clip_seconds` must be > 0; received {self.clip_seconds!r}.")
+
+    @classmethod
+    def cavl(cls):
+        """CAVL's paper setting: 10 s clips giving 512 x 432 spectrograms."""
+        return cls(clip_seconds=431 * 256 / 11025)
+
+    @property
+    def num_bins(self):
+        """Frequency bins of the linear STFT (``n_fft // 2 + 1``)."""
+        return self.n_fft // 2 + 1
+
+    @property
+    def num_samples(self):
+        """Samples in one clip."""
+        return int(round(self.clip_seconds * self.sample_rate))
+
+    @property
+    def num_frames(self):
+        """STFT frames of one clip (centred STFT)."""
+        return 1 + self.num_samples // self.hop_length
+
+
+def _config(config):
+    if config is None:
+        return AudioConfig()
+    if not isinstance(config, AudioConfig):
+        raise ValueError(f"`config` must be an AudioConfig or None; received {type(config).__name__}.")
+    return config
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_audio(path, config=None, *, offset=0.0, duration=None, allow_silent=True):
+    """Load an audio file (or a video's audio track) as mono float32 at the config's rate.
+
+    WAV, FLAC, OGG and other formats libsndfile reads go through soundfile;
+    anything else (mp3, m4a, mp4, webm, ...) is decoded with PyAV.
+
+    Args:
+        path: file to read.
+        config: an ``AudioConfig`` (its ``sample_rate`` is the target rate).
+        offset: seconds to skip at the start.
+        duration: seconds to keep, or ``None`` for all.
+        allow_silent: if ``False``, raise when the loaded audio is silent.
+
+    Returns:
+        float32 array of shape (samples,).
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: the file cannot be decoded, holds no samples, or contains NaN/Inf.
+    """
+    config = _config(config)
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"`path` does not exist or is not a file: {str(path)!r}.")
+    if offset < 0 or (duration is not None and duration <= 0):
+        raise ValueError(f"`offset` must be >= 0 and `duration` > 0; received offset={offset}, duration={duration}.")
+    try:
+        waveform, native_rate = _read_with_soundfile(path)
+    except Exception:
+        try:
+            waveform, native_rate = _read_with_pyav(path)
+        except Exception as error:
+            raise ValueError(f"`path` {str(path)!r} could not be decoded as audio: {error}") from None
+    waveform = to_mono(waveform)
+    start = int(round(offset * native_rate))
+    stop = None if duration is None else start + int(round(duration * native_rate))
+    waveform = waveform[start:stop]
+    if waveform.size == 0:
+        raise ValueError(f"`path` {str(path)!r} holds no audio samples (after offset={offset}, duration={duration}).")
+    waveform = as_float_array(waveform, "path (decoded audio)")
+    waveform = resample(waveform, native_rate, config.sample_rate)
+    if not allow_silent:
+        check_not_silent(waveform, "path (decoded audio)")
+    return waveform.astype(np.float32)
+
+
+def _read_with_soundfile(path):
+    import soundfile
+
+    waveform, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    return waveform.T, rate  # (channels, samples)
+
+
+def _read_with_pyav(path):
+    import av
+
+    with av.open(str(path)) as container:
+        if not container.streams.audio:
+            raise ValueError("the file has no audio stream")
+        stream = container.streams.audio[0]
+        chunks = [frame.to_ndarray() for frame in container.decode(stream)]
+        rate = stream.rate
+    if not chunks:
+        return np.zeros((1, 0), np.float32), rate
+    planar = stream.format.is_planar if hasattr(stream.format, "is_planar") else True
+    channels = stream.channels if hasattr(stream, "channels") else 1
+    if planar:
+        waveform = np.concatenate(chunks, axis=1)
+    else:  # packed samples come interleaved as (1, samples * channels)
+        waveform = np.concatenate(chunks, axis=1).reshape(-1, channels).T
+    if np.issubdtype(waveform.dtype, np.integer):
+        waveform = waveform / float(np.iinfo(waveform.dtype).max)
+    return waveform.astype(np.float32), rate
+
+
+def to_mono(waveform):
+    """Average channels: (channels, samples) or (samples,) → (samples,)."""
+    waveform = np.asarray(waveform)
+    if waveform.ndim == 1:
+        return waveform
+    if waveform.ndim != 2:
+        raise ValueError(f"`waveform` must have rank 1 or 2 (channels, samples); received shape {waveform.shape}.")
+    return waveform.mean(axis=0)
+
+
+def resample(waveform, orig_sr, target_sr):
+    """Resample a waveform (..., samples) with librosa's high-quality soxr resampler."""
+    check_positive_int(orig_sr, "orig_sr")
+    check_positive_int(target_sr, "target_sr")
+    waveform = as_float_array(waveform, "waveform", min_ndim=1)
+    if orig_sr == target_sr:
+        return waveform.astype(np.float32)
+    import librosa
+
+    return librosa.resample(waveform, orig_sr=orig_sr, target_sr=target_sr, res_type="soxr_hq").astype(np.float32)
+
+
+def fit_length(waveform, num_samples):
+    """Crop or zero-pad the last axis to exactly ``num_samples``."""
+    waveform = np.asarray(waveform)
+    if waveform.shape[-1] >= num_samples:
+        return waveform[..., :num_samples]
+    padding = [(0, 0)] * (waveform.ndim - 1) + [(0, num_samples - waveform.shape[-1])]
+    return np.pad(waveform, padding)
+
+
+def mix_sources(sources, gains=None):
+    """Mix sources (n, samples) into one waveform: Σ gain_i · s_i clipped to [-1, 1].
+
+    Args:
+        sources: array (num_sources, samples).
+        gains: per-source gains; default ``1 / num_sources`` each (DESIGN §3.1).
+
+    Returns:
+        ``(mixture, scaled_sources)``: the mixture (samples,) and the sources as
+        they sound inside it (num_sources, samples), the targets of separation.
+    """
+    sources = as_float_array(sources, "sources", ndim=2)
+    if gains is None:
+        gains = np.full(len(sources), 1.0 / len(sources))
+    gains = as_float_array(gains, "gains", ndim=1)
+    if len(gains) != len(sources):
+        raise ValueError(f"`gains` must have one value per source ({len(sources)}); received {len(gains)}.")
+    scaled = (sources * gains[:, None]).astype(np.float32)
+    return np.clip(scaled.sum(axis=0), -1.0, 1.0), scaled
+
+
+# --------------------------------------------------------------------------- STFT
+
+
+def _check_waveform(waveform, config):
+    """Validate eager (numpy) inputs; symbolic tensors pass through unchanged."""
+    if isinstance(waveform, (np.ndarray, list, tuple, float, int)):
+        waveform = as_float_array(waveform, "waveform", min_ndim=1).astype(np.float32)
+        minimum = config.n_fft // 2 + 1
+        if waveform.shape[-1] < minimum:
+            raise ValueError(
+                f"`waveform` must have at least n_fft // 2 + 1 = {minimum} samples on its last axis "
+                f"for a centred STFT; received shape {waveform.shape}."
+            )
+    return waveform
+
+
+def stft(waveform, config=None):
+    """Centred Hann-window STFT, batched over leading axes.
+
+    Equal to ``librosa.stft(y, n_fft=1022, hop_length=256, window="hann",
+    center=True, pad_mode="reflect")`` (the reflect padding of the librosa
+    versions that Sound of Pixels used; librosa ≥ 0.10 defaults to zeros).
+
+    Args:
+        waveform: float array (..., samples).
+        config: an ``AudioConfig``.
+
+    Returns:
+        ``(real, imag)``, each (..., num_bins, frames) with num_bins = 512.
+    """
+    import keras
+
+    config = _config(config)
+    waveform = _check_waveform(waveform, config)
+    real, imag = keras.ops.stft(
+        waveform, config.n_fft, config.hop_length, config.n_fft, window="hann", center=True
+    )
+    return keras.ops.swapaxes(real, -1, -2), keras.ops.swapaxes(imag, -1, -2)
+
+
+def magnitude(real, imag):
+    """|S| from ``(real, imag)``."""
+    import keras
+
+    return keras.ops.sqrt(keras.ops.square(real) + keras.ops.square(imag))
+
+
+def spectrogram(waveform, config=None):
+    """Magnitude spectrogram |S| (..., 512, frames) of a waveform."""
+    return magnitude(*stft(waveform, config))
+
+
+def istft(real, imag, config=None, length=None):
+    """Inverse of :func:`stft`: (..., num_bins, frames) real/imag parts → (..., samples).
+
+    Weighted overlap-add with the Hann window, normalised by the summed squared
+    window, as ``librosa.istft``. Written with ``keras.ops`` rather than calling
+    ``keras.ops.istft``, which (Keras 3.15) zeroes the last ~n_fft/2 samples
+    when ``length`` reaches past the last frame centre.
+
+    Args:
+        real: real part (..., num_bins, frames); the frame count must be static.
+        imag: imaginary part, same shape.
+        config: an ``AudioConfig``.
+        length: samples to return; default ``hop_length * (frames - 1)``.
+
+    Returns:
+        waveform (..., length).
+    """
+    import keras
+
+    ops = keras.ops
+    config = _config(config)
+    num_frames = ops.shape(real)[-1]
+    if not isinstance(num_frames, int):
+        raise ValueError(f"`real` must have a static number of frames on its last axis; received shape {ops.shape(real)}.")
+    n_fft, hop = config.n_fft, config.hop_length
+    frames = ops.irfft((ops.swapaxes(real, -1, -2), ops.swapaxes(imag, -1, -2)), fft_length=n_fft)
+    window = _hann(n_fft)
+    signal = _overlap_add(frames * ops.convert_to_tensor(window), hop)
+    envelope = _overlap_add(np.tile(np.square(window), (num_frames, 1)), hop)
+    start = n_fft // 2
+    if length is None:
+        length = hop * (num_frames - 1)
+    signal = signal[..., start : start + length]
+    envelope = np.asarray(envelope)[start : start + length]
+    envelope = np.where(envelope > 1e-10, envelope, 1.0).astype(np.float32)
+    signal = signal / ops.convert_to_tensor(envelope)
+    missing = length - ops.shape(signal)[-1]
+    if missing > 0:  # frames do not reach that far: silence, as librosa
+        rank = len(ops.shape(signal))
+        signal = ops.pad(signal, [(0, 0)] * (rank - 1) + [(0, missing)])
+    return signal
+
+
+@functools.lru_cache(maxsize=8)
+def _hann(n_fft):
+    """Periodic Hann window (scipy's and librosa's ``"hann"``)."""
+    return (0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
+
+
+def _overlap_add(frames, hop):
+    """Overlap-add (..., frames, frame_length) with stride ``hop`` → (..., samples).
+
+    Frames are zero-padded to a multiple of ``hop`` so the sum becomes a few
+    shifted, padded copies of a reshaped tensor (no scatter, any backend).
+    """
+    import keras
+
+    ops = keras.ops
+    shape = tuple(ops.shape(frames))
+    num_frames, frame_length = shape[-2], shape[-1]
+    blocks = -(-frame_length // hop)
+    lead = [(0, 0)] * (len(shape) - 2)
+    frames = ops.pad(frames, lead + [(0, 0), (0, blocks * hop - frame_length)])
+    frames = ops.reshape(frames, shape[:-2] + (num_frames, blocks, hop))
+    total = 0
+    for block in range(blocks):
+        total = total + ops.pad(frames[..., block, :], lead + [(block, blocks - 1 - block), (0, 0)])
+    return ops.reshape(total, shape[:-2] + ((num_frames + blocks - 1) * hop,))
+
+
+# --------------------------------------------------------------------------- log-frequency warp
+
+
+def _bilinear_rows(sample_coords, source_len):
+    """Interpolation matrix sampling a length-``source_len`` axis at normalised coordinates.
+
+    ``sample_coords`` lie in [-1, 1] with the align-corners convention of
+    PyTorch's ``grid_sample`` as Sound of Pixels called it: -1 is the centre of
+    the first bin, +1 the centre of the last.
+    """
+    position = (np.clip(sample_coords, -1.0, 1.0) + 1.0) / 2.0 * (source_len - 1)
+    lower = np.floor(position).astype(int)
+    upper = np.minimum(lower + 1, source_len - 1)
+    fraction = position - lower
+    matrix = np.zeros((len(sample_coords), source_len))
+    rows = np.arange(len(sample_coords))
+    np.add.at(matrix, (rows, lower), 1.0 - fraction)
+    np.add.at(matrix, (rows, upper), fraction)
+    return matrix
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_warp(num_bins, num_warped):
+    row = np.linspace(-1.0, 1.0, num_warped)
+    return _bilinear_rows((np.power(21.0, (row + 1.0) / 2.0) - 11.0) / 10.0, num_bins).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_unwarp(num_bins, num_warped):
+    row = np.linspace(-1.0, 1.0, num_bins)
+    return _bilinear_rows(np.log(row * 10.0 + 11.0) / np.log(21.0) * 2.0 - 1.0, num_warped).astype(np.float32)
+
+
+def warp_matrix(num_bins=512, num_warped=256):
+    """The fixed log-frequency warp of Sound of Pixels as a (num_warped, num_bins) matrix.
+
+    Output row ``r`` has the normalised coordinate ``y = -1 + 2 r / (num_warped - 1)``
+    and samples the linear-frequency axis (bilinearly, align-corners) at
+    ``(21 ** ((y + 1) / 2) - 11) / 10``: low frequencies get many rows, high
+    frequencies few. ``warped = W @ spectrogram`` along frequency.
+    """
+    check_positive_int(num_bins, "num_bins")
+    check_positive_int(num_warped, "num_warped")
+    return _cached_warp(num_bins, num_warped).copy()
+
+
+def unwarp_matrix(num_bins=512, num_warped=256):
+    """The inverse warp as a (num_bins, num_warped) matrix (Sound of Pixels' ``warp=False`` grid).
+
+    Linear row with coordinate ``y`` samples the warped axis at
+    ``log(10 y + 11) / log(21) * 2 - 1``; used to bring predicted masks back to
+    the 512 STFT bins.
+    """
+    check_positive_int(num_bins, "num_bins")
+    check_positive_int(num_warped, "num_warped")
+    return _cached_unwarp(num_bins, num_warped).copy()
+
+
+def _apply_along_frequency(matrix, spectrogram, name):
+    import keras
+
+    frequency_axis = keras.ops.shape(spectrogram)[-2] if len(keras.ops.shape(spectrogram)) >= 2 else None
+    if frequency_axis is not None and frequency_axis != matrix.shape[1]:
+        raise ValueError(
+            f"`{name}` must have {matrix.shape[1]} frequency rows on axis -2; "
+            f"received shape {tuple(keras.ops.shape(spectrogram))}."
+        )
+    return keras.ops.einsum("wf,...ft->...wt", keras.ops.convert_to_tensor(matrix), spectrogram)
+
+
+def log_freq_warp(spectrogram, config=None):
+    """Warp (..., 512, frames) to (..., 256, frames) log-frequency rows."""
+    config = _config(config)
+    if isinstance(spectrogram, np.ndarray):
+        spectrogram = as_float_array(spectrogram, "spectrogram", min_ndim=2).astype(np.float32)
+    return _apply_along_frequency(warp_matrix(config.num_bins, config.num_warped_bins), spectrogram, "spectrogram")
+
+
+def log_freq_unwarp(warped, config=None):
+    """Unwarp (..., 256, frames) back to (..., 512, frames) linear-frequency bins."""
+    config = _config(config)
+    if isinstance(warped, np.ndarray):
+        warped = as_float_array(warped, "warped", min_ndim=2).astype(np.float32)
+    return _apply_along_frequency(unwarp_matrix(config.num_bins, config.num_warped_bins), warped, "warped")
+
+
+# --------------------------------------------------------------------------- masks
+
+
+def ratio_mask(source_magnitude, mixture_magnitude, max_value=5.0):
+    """Ratio mask ``|S_i| / |S_mix|`` clipped to [0, max_value] (CAVL Eq 8, CCoL).
+
+    Bins where the mixture is silent get 0.
+    """
+    import keras
+
+    ops = keras.ops
+    safe_mixture = ops.maximum(mixture_magnitude, _MAGNITUDE_EPSILON)
+    mask = ops.clip(source_magnitude / safe_mixture, 0.0, max_value)
+    return ops.where(mixture_magnitude > _MAGNITUDE_EPSILON, mask, ops.zeros_like(mask))
+
+
+def binary_mask(source_magnitude, mixture_magnitude, threshold=0.5):
+    """Binary mask ``|S_i| > threshold · |S_mix|`` as float (Sound of Pixels)."""
+    import keras
+
+    ops = keras.ops
+    return ops.cast(ops.greater(source_magnitude, threshold * mixture_magnitude), "float32")
+
+
+def magnitude_weight(mixture_magnitude):
+    """Per-bin loss weight ``clip(log1p(|S_mix|), 1e-3, 10)`` (Sound of Pixels' option)."""
+    import keras
+
+    return keras.ops.clip(keras.ops.log1p(mixture_magnitude), 1e-3, 10.0)
+
+
+def reconstruct_from_mask(mask, mixture_waveform, config=None, *, warped=True):
+    """Separated waveform from a mask: |S_mix| · mask with the mixture's phase, then ISTFT.
+
+    Args:
+        mask: (..., 256, frames) warped mask if ``warped`` else (..., 512, frames).
+        mixture_waveform: (..., samples) mixture the mask applies to.
+        config: an ``AudioConfig``.
+        warped: whether ``mask`` is on the log-frequency grid (then it is unwarped first).
+
+    Returns:
+        waveform (..., samples), the same length as the mixture.
+    """
+    import keras
+
+    config = _config(config)
+    mixture_waveform = _check_waveform(mixture_waveform, config)
+    if isinstance(mask, np.ndarray):
+        mask = as_float_array(mask, "mask", min_ndim=2).astype(np.float32)
+    if warped:
+        mask = log_freq_unwarp(mask, config)
+    real, imag = stft(mixture_waveform, config)
+    if tuple(keras.ops.shape(mask))[-2:] != tuple(keras.ops.shape(real))[-2:]:
+        raise ValueError(
+            f"`mask` must match the mixture spectrogram's (bins, frames) = {tuple(keras.ops.shape(real))[-2:]} "
+            f"after unwarping; received {tuple(keras.ops.shape(mask))}."
+        )
+    length = keras.ops.shape(mixture_waveform)[-1]
+    return istft(real * mask, imag * mask, config, length=length)

@@ -1,0 +1,242 @@
+"""Tests of avcourse.audio against independent numpy/librosa references."""
+
+import numpy as np
+import pytest
+import soundfile
+
+from avcourse import audio
+
+SR = 11025
+
+
+def _tone(frequency, seconds=1.0, sample_rate=SR, amplitude=0.5):
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    return (amplitude * np.sin(2 * np.pi * frequency * t)).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- config
+
+
+def test_config_defaults_give_sound_of_pixels_shapes():
+    config = audio.AudioConfig()
+    assert (config.sample_rate, config.n_fft, config.hop_length, config.num_warped_bins) == (11025, 1022, 256, 256)
+    assert config.num_bins == 512
+    assert config.num_samples == 65535
+    assert config.num_frames == 256
+    assert audio.AudioConfig.cavl().num_frames == 432
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"sample_rate": 0}, "`sample_rate` must be a positive integer"),
+        ({"n_fft": 1.5}, "`n_fft` must be a positive integer"),
+        ({"hop_length": 2048}, "`hop_length` must be <= n_fft"),
+        ({"clip_seconds": 0}, "`clip_seconds` must be > 0"),
+    ],
+)
+def test_config_rejects_bad_values(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        audio.AudioConfig(**kwargs)
+
+
+# --------------------------------------------------------------------------- STFT
+
+
+@pytest.mark.parametrize("shape", [(4000,), (3, 5000), (2, 2, 3000)])
+def test_stft_magnitude_matches_librosa(warm_librosa, shape):
+    waveform = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    real, imag = audio.stft(waveform)
+    ours = np.hypot(np.asarray(real), np.asarray(imag))
+    reference = np.abs(warm_librosa.stft(waveform, n_fft=1022, hop_length=256, window="hann", center=True, pad_mode="reflect"))
+    assert ours.shape == reference.shape == shape[:-1] + (512, 1 + shape[-1] // 256)
+    np.testing.assert_array_less(np.abs(ours - reference), 1e-4 * np.abs(reference).max())
+
+
+def test_istft_inverts_stft_to_float_precision(warm_librosa):
+    config = audio.AudioConfig()
+    waveform = 0.1 * np.random.default_rng(1).standard_normal((2, config.num_samples)).astype(np.float32)
+    real, imag = audio.stft(waveform, config)
+    restored = np.asarray(audio.istft(real, imag, config, length=config.num_samples))
+    np.testing.assert_allclose(restored, waveform, atol=1e-5)
+    # librosa's ISTFT of librosa's STFT agrees with ours
+    spectrum = warm_librosa.stft(waveform[0], n_fft=1022, hop_length=256, pad_mode="reflect")
+    reference = warm_librosa.istft(spectrum, hop_length=256, n_fft=1022, length=config.num_samples)
+    np.testing.assert_allclose(restored[0], reference, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "waveform, message",
+    [
+        (np.zeros(100), "at least n_fft // 2 \\+ 1 = 512 samples"),
+        (np.array([np.nan] * 1000), "NaN or Inf"),
+        (np.zeros(0), "is empty"),
+        (np.array(["a"] * 1000), "real numeric dtype"),
+    ],
+)
+def test_stft_rejects_bad_waveforms(waveform, message):
+    with pytest.raises(ValueError, match=message):
+        audio.stft(waveform)
+
+
+# --------------------------------------------------------------------------- warp
+
+
+def _reference_warp(num_bins, num_warped):
+    """Sound of Pixels' warpgrid + grid_sample(align_corners=True), written out in numpy."""
+    matrix = np.zeros((num_warped, num_bins))
+    for row in range(num_warped):
+        y = -1 + 2 * row / (num_warped - 1)
+        source = (21 ** ((y + 1) / 2) - 11) / 10  # normalised coordinate on the linear axis
+        position = (source + 1) / 2 * (num_bins - 1)
+        low = int(np.floor(position))
+        weight_high = position - low
+        matrix[row, low] += 1 - weight_high
+        if weight_high > 0:
+            matrix[row, low + 1] += weight_high
+    return matrix
+
+
+def test_warp_matrix_matches_the_sound_of_pixels_formula():
+    ours = audio.warp_matrix(512, 256)
+    np.testing.assert_allclose(ours, _reference_warp(512, 256), atol=1e-6)
+    assert ours.shape == (256, 512)
+    np.testing.assert_allclose(ours.sum(axis=1), 1.0, atol=1e-6)
+    # first row samples bin 0, last row bin 511; low frequencies get more rows
+    assert ours[0, 0] == pytest.approx(1.0) and ours[-1, -1] == pytest.approx(1.0)
+    rows_below_bin_32 = np.sum(ours[:, :32].sum(axis=1) > 0.5)
+    assert rows_below_bin_32 > 32
+
+
+def test_unwarp_inverts_warp_on_smooth_spectra():
+    frequencies = np.linspace(0, 1, 512)
+    smooth = np.exp(-((frequencies - 0.3) ** 2) / 0.02)[:, None] * np.ones((1, 7))
+    warped = np.asarray(audio.log_freq_warp(smooth.astype(np.float32)))
+    restored = np.asarray(audio.log_freq_unwarp(warped))
+    assert warped.shape == (256, 7) and restored.shape == (512, 7)
+    np.testing.assert_allclose(restored, smooth, atol=2e-3)
+
+
+def test_warp_is_batched_and_rejects_wrong_bins():
+    spectrogram = np.random.default_rng(2).random((3, 2, 512, 10)).astype(np.float32)
+    warped = np.asarray(audio.log_freq_warp(spectrogram))
+    np.testing.assert_allclose(warped, np.einsum("wf,abft->abwt", _reference_warp(512, 256), spectrogram), atol=1e-5)
+    with pytest.raises(ValueError, match="`spectrogram` must have 512 frequency rows"):
+        audio.log_freq_warp(np.zeros((500, 10), np.float32))
+
+
+# --------------------------------------------------------------------------- masks and reconstruction
+
+
+def test_ratio_and_binary_masks_match_numpy():
+    rng = np.random.default_rng(3)
+    source = rng.random((4, 6)).astype(np.float32)
+    mixture = rng.random((4, 6)).astype(np.float32)
+    mixture[0, 0] = 0.0  # silent bin
+    expected_ratio = np.where(mixture > 1e-8, np.clip(source / np.maximum(mixture, 1e-8), 0, 5), 0)
+    np.testing.assert_allclose(np.asarray(audio.ratio_mask(source, mixture)), expected_ratio, rtol=1e-6)
+    np.testing.assert_array_equal(np.asarray(audio.binary_mask(source, mixture)), (source > 0.5 * mixture).astype(np.float32))
+    weight = np.asarray(audio.magnitude_weight(mixture))
+    np.testing.assert_allclose(weight, np.clip(np.log1p(mixture), 1e-3, 10), rtol=1e-6)
+
+
+def _sdr(reference, estimate):
+    return 10 * np.log10(np.sum(reference**2) / np.sum((reference - estimate) ** 2))
+
+
+def test_ideal_ratio_mask_recovers_a_tone_from_a_two_tone_mix():
+    config = audio.AudioConfig(clip_seconds=2.0)
+    low, high = _tone(220, 2.0), _tone(1760, 2.0)
+    mixture, scaled = audio.mix_sources(np.stack([low, high]))
+    mixture_magnitude = audio.spectrogram(mixture, config)
+    mask = audio.ratio_mask(audio.spectrogram(scaled[0], config), mixture_magnitude)
+    estimate = np.asarray(audio.reconstruct_from_mask(np.asarray(mask), mixture, config, warped=False))
+    assert estimate.shape == mixture.shape
+    assert _sdr(scaled[0], estimate) > 20.0
+    # through the warp: warp the ideal mask, unwarp inside reconstruction
+    warped_mask = np.asarray(audio.log_freq_warp(mask, config))
+    estimate_warped = np.asarray(audio.reconstruct_from_mask(warped_mask, mixture, config))
+    assert _sdr(scaled[0], estimate_warped) > 10.0
+
+
+def test_reconstruct_rejects_mismatched_mask():
+    with pytest.raises(ValueError, match="`mask` must match the mixture spectrogram"):
+        audio.reconstruct_from_mask(np.ones((512, 3), np.float32), _tone(440), warped=False)
+
+
+def test_mix_sources_scales_and_clips():
+    sources = np.stack([np.full(10, 0.9), np.full(10, 0.9)]).astype(np.float32)
+    mixture, scaled = audio.mix_sources(sources, gains=[1.0, 1.0])
+    np.testing.assert_array_equal(mixture, np.ones(10, np.float32))
+    np.testing.assert_allclose(scaled, sources)
+    mixture, _ = audio.mix_sources(sources)
+    np.testing.assert_allclose(mixture, 0.9)
+    with pytest.raises(ValueError, match="`gains` must have one value per source"):
+        audio.mix_sources(sources, gains=[1.0])
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def test_load_audio_resamples_and_mixes_down(tmp_path, warm_librosa):
+    stereo = np.stack([_tone(440, 1.0, 22050), _tone(440, 1.0, 22050)], axis=1)
+    path = tmp_path / "tone.flac"
+    soundfile.write(path, stereo, 22050)
+    waveform = audio.load_audio(path)
+    assert waveform.dtype == np.float32 and waveform.ndim == 1
+    assert abs(len(waveform) - SR) <= 1
+    spectrum = np.abs(np.fft.rfft(waveform))
+    assert np.argmax(spectrum) * SR / len(waveform) == pytest.approx(440, abs=2)
+    part = audio.load_audio(path, offset=0.25, duration=0.5)
+    assert abs(len(part) - SR // 2) <= 1
+
+
+def test_load_audio_reads_containers_through_pyav(tmp_path):
+    av = pytest.importorskip("av")
+    path = tmp_path / "tone.m4a"
+    tone = _tone(660, 1.0, 22050)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("aac", rate=22050)
+        frame_size = 1024
+        for start in range(0, len(tone), frame_size):
+            chunk = tone[start : start + frame_size][None, :]
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk), format="fltp", layout="mono")
+            frame.sample_rate = 22050
+            frame.pts = start
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    waveform = audio.load_audio(path)
+    assert abs(len(waveform) - SR) < 0.1 * SR
+    spectrum = np.abs(np.fft.rfft(waveform))
+    assert np.argmax(spectrum) * SR / len(waveform) == pytest.approx(660, abs=5)
+
+
+def test_load_audio_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="`path` does not exist"):
+        audio.load_audio(tmp_path / "missing.wav")
+    garbage = tmp_path / "garbage.wav"
+    garbage.write_bytes(b"not audio at all")
+    with pytest.raises(ValueError, match="could not be decoded as audio"):
+        audio.load_audio(garbage)
+    empty = tmp_path / "empty.wav"
+    soundfile.write(empty, np.zeros(0, np.float32), SR)
+    with pytest.raises(ValueError, match="holds no audio samples"):
+        audio.load_audio(empty)
+    silent = tmp_path / "silent.wav"
+    soundfile.write(silent, np.zeros(SR, np.float32), SR)
+    assert audio.load_audio(silent).shape == (SR,)
+    with pytest.raises(ValueError, match="is silent"):
+        audio.load_audio(silent, allow_silent=False)
+    nan = tmp_path / "nan.wav"
+    soundfile.write(nan, np.full(SR, np.nan, np.float32), SR, subtype="FLOAT")
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        audio.load_audio(nan)
+
+
+def test_resample_and_fit_length():
+    with pytest.raises(ValueError, match="`orig_sr` must be a positive integer"):
+        audio.resample(np.zeros(10), 0, SR)
+    np.testing.assert_array_equal(audio.fit_length(np.ones(5), 3), np.ones(3))
+    np.testing.assert_array_equal(audio.fit_length(np.ones(2), 4), [1, 1, 0, 0])
