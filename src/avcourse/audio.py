@@ -429,6 +429,23 @@ def log_freq_unwarp(warped, config=None):
     return _apply_along_frequency(unwarp_matrix(config.num_bins, config.num_warped_bins), warped, "warped")
 
 
+def log1p_magnitude(waveform, config=None, *, warp=True):
+    """The network input: ``log1p(|S|)``, on the log-frequency grid if ``warp``.
+
+    CCoL and Sound of Pixels feed ``log1p`` of the warped magnitude; it is 0 for
+    silence and grows like ``log`` for loud bins, so no floor constant is needed.
+
+    Returns:
+        (..., 256, frames) if ``warp`` else (..., 512, frames).
+    """
+    import keras
+
+    magnitude_ = spectrogram(waveform, config)
+    if warp:
+        magnitude_ = log_freq_warp(magnitude_, config)
+    return keras.ops.log1p(magnitude_)
+
+
 # --------------------------------------------------------------------------- masks
 
 

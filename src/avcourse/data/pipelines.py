@@ -1,0 +1,324 @@
+"""``tf.data`` pipelines over the synthetic world for every task of the course.
+
+Each pipeline draws scenes from :func:`avcourse.data.world.make_scene` in a
+Python generator (deterministically: example ``i`` comes from seed
+``seed + i``), turns waveforms into the network input with
+:mod:`avcourse.audio`, and hands numpy arrays to ``tf.data``, which batches,
+caches and prefetches them. Because features are computed before they enter
+``tf.data``, the pipelines work whichever Keras backend trains on them.
+
+* :func:`scene_dataset`: single scenes (picture, sound, count, ground truth).
+* :func:`pair_dataset`: matched and mismatched picture/sound pairs.
+* :func:`mix_separate_dataset`: mix-and-separate examples (N solo scenes mixed).
+* :func:`ccol_dataset`: CCoL's four-clip samples with silent objects.
+
+Taught in: tutorials/00_audio_visual_world.ipynb
+"""
+
+import numpy as np
+
+from avcourse import audio
+from avcourse._validation import check_positive_int
+from avcourse.data import world
+
+
+def _tf():
+    import tensorflow as tf
+
+    return tf
+
+
+def _image(scene):
+    return scene.image.astype(np.float32) / 255.0
+
+
+def _features(waveform, config):
+    """log1p warped magnitude with a trailing channel axis: (bins, frames, 1)."""
+    return np.asarray(audio.log1p_magnitude(waveform, config))[..., None].astype(np.float32)
+
+
+def _warped_magnitude(waveform, config):
+    return np.asarray(audio.log_freq_warp(audio.spectrogram(waveform, config), config)).astype(np.float32)
+
+
+def _source_counts(num_sources, count):
+    """Per-example source counts: a fixed int, or cycling through a sequence (mixed clips)."""
+    if isinstance(num_sources, (int, np.integer)):
+        return [int(num_sources)] * count
+    choices = list(num_sources)
+    if not choices:
+        raise ValueError("`num_sources` must be an int or a non-empty sequence of ints; received an empty sequence.")
+    return [choices[i % len(choices)] for i in range(count)]
+
+
+def _finish(dataset, batch_size, shuffle, seed, cache):
+    tf = _tf()
+    if cache:
+        dataset = dataset.cache()
+    if shuffle:
+        dataset = dataset.shuffle(shuffle, seed=seed, reshuffle_each_iteration=True)
+    if batch_size:
+        dataset = dataset.batch(batch_size)
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _spec(shape, dtype="float32"):
+    return _tf().TensorSpec(shape=shape, dtype=dtype)
+
+
+def _feature_shape(config):
+    return (config.num_warped_bins, config.num_frames, 1)
+
+
+def scene_dataset(
+    num_scenes,
+    *,
+    num_sources=1,
+    seed=0,
+    batch_size=16,
+    image_size=64,
+    config=None,
+    split="train",
+    num_distractors=0,
+    with_ground_truth=False,
+    shuffle=0,
+    cache=True,
+):
+    """Single scenes: ``{"image", "audio", "num_sources"}`` (+ ground truth).
+
+    Args:
+        num_scenes: examples per epoch.
+        num_sources: sources per scene, or a sequence cycled through (e.g.
+            ``[1, 2, 3]`` for the no-curriculum baseline's mixed clips).
+        seed: seed of the first scene; scene ``i`` uses ``seed + i``.
+        batch_size: batch size, or 0/None for unbatched examples.
+        image_size: picture side in pixels.
+        config: ``AudioConfig`` (clip length, warped bins).
+        split: phrase split of the world (``"train"`` or ``"test"``).
+        num_distractors: silent objects per scene.
+        with_ground_truth: also yield ``consensus_map`` (224 x 224) and
+            ``sounding_boxes`` (4 x 4 padded with -1) for localization.
+        shuffle: shuffle buffer size (0: keep the order).
+        cache: cache the generated examples after the first epoch.
+
+    Returns:
+        a ``tf.data.Dataset`` of dicts with ``image`` (H, W, 3) float32 in
+        [0, 1], ``audio`` (bins, frames, 1) ``log1p`` warped magnitude and
+        ``num_sources`` int32.
+    """
+    tf = _tf()
+    config = config or audio.AudioConfig()
+    check_positive_int(num_scenes, "num_scenes")
+    counts = _source_counts(num_sources, num_scenes)
+
+    def generate():
+        for index, count in enumerate(counts):
+            scene = world.make_scene(
+                count, seed + index, image_size=image_size, config=config, split=split, num_distractors=num_distractors
+            )
+            example = {
+                "image": _image(scene),
+                "audio": _features(scene.mixture, config),
+                "num_sources": np.int32(scene.num_sources),
+            }
+            if with_ground_truth:
+                boxes = np.full((4, 4), -1, np.int32)
+                boxes[: scene.num_sources] = scene.sounding_boxes
+                example["consensus_map"] = scene.consensus_map
+                example["sounding_boxes"] = boxes
+            yield example
+
+    signature = {
+        "image": _spec((image_size, image_size, 3)),
+        "audio": _spec(_feature_shape(config)),
+        "num_sources": _spec((), "int32"),
+    }
+    if with_ground_truth:
+        signature["consensus_map"] = _spec((224, 224))
+        signature["sounding_boxes"] = _spec((4, 4), "int32")
+    dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
+    return _finish(dataset, batch_size, shuffle, seed, cache)
+
+
+def pair_dataset(num_pairs, *, num_sources=1, seed=0, batch_size=16, image_size=64, config=None, split="train", cache=True):
+    """Matched and mismatched picture/sound pairs, alternating.
+
+    Even examples pair a scene's picture with its own sound (``is_match = 1``);
+    odd ones with the sound of a different scene with as many sources
+    (``is_match = 0``), the negatives of CAVL's contrastive loss (Eq 5).
+
+    Returns:
+        a ``tf.data.Dataset`` of dicts ``{"image", "audio", "is_match"}``.
+    """
+    tf = _tf()
+    config = config or audio.AudioConfig()
+    check_positive_int(num_pairs, "num_pairs")
+    counts = _source_counts(num_sources, num_pairs)
+
+    def generate():
+        for index, count in enumerate(counts):
+            scene = world.make_scene(count, seed + index, image_size=image_size, config=config, split=split)
+            is_match = index % 2 == 0
+            if is_match:
+                sound = scene.mixture
+            else:  # a different scene's sound: offset far from every other seed of this set
+                sound = world.make_scene(count, seed + num_pairs + index, image_size=16, config=config, split=split).mixture
+            yield {"image": _image(scene), "audio": _features(sound, config), "is_match": np.float32(is_match)}
+
+    signature = {
+        "image": _spec((image_size, image_size, 3)),
+        "audio": _spec(_feature_shape(config)),
+        "is_match": _spec(()),
+    }
+    dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
+    return _finish(dataset, batch_size, 0, seed, cache)
+
+
+def mix_separate_dataset(
+    num_examples,
+    *,
+    num_mix=2,
+    seed=0,
+    batch_size=8,
+    image_size=64,
+    config=None,
+    split="train",
+    random_gain=False,
+    with_waveforms=False,
+    cache=True,
+):
+    """Mix-and-separate examples: ``num_mix`` one-source scenes of different instruments, summed.
+
+    The mixture is ``Σ g_i s_i`` with ``g_i = 1 / num_mix`` (or uniform in
+    [0.5, 1.5] / num_mix with ``random_gain``), clipped to [-1, 1]; each
+    scene's picture shows the object whose sound must be recovered.
+
+    Returns:
+        a ``tf.data.Dataset`` of dicts with ``images`` (num_mix, H, W, 3),
+        ``mixture`` (bins, frames, 1) network input, ``mixture_magnitude``
+        (bins, frames) and ``source_magnitudes`` (num_mix, bins, frames) warped
+        magnitudes (targets for ratio/binary masks), ``labels`` (num_mix,)
+        instrument indices, and with ``with_waveforms`` also
+        ``mixture_waveform`` (samples,) and ``source_waveforms`` (num_mix, samples).
+    """
+    tf = _tf()
+    config = config or audio.AudioConfig()
+    check_positive_int(num_examples, "num_examples")
+    names = world.instrument_names()
+    if not 2 <= num_mix <= len(names):
+        raise ValueError(f"`num_mix` must be between 2 and {len(names)}; received {num_mix!r}.")
+
+    def generate():
+        for index in range(num_examples):
+            rng = np.random.default_rng([seed, index])
+            chosen = rng.choice(names, size=num_mix, replace=False)
+            scenes = [
+                world.make_scene(1, seed + index * num_mix + k, instruments=[name], image_size=image_size, config=config, split=split)
+                for k, name in enumerate(chosen)
+            ]
+            gains = (rng.uniform(0.5, 1.5, num_mix) if random_gain else np.ones(num_mix)) / num_mix
+            mixture, sources = audio.mix_sources(np.stack([s.mixture for s in scenes]), gains)
+            example = {
+                "images": np.stack([_image(s) for s in scenes]),
+                "mixture": _features(mixture, config),
+                "mixture_magnitude": _warped_magnitude(mixture, config),
+                "source_magnitudes": _warped_magnitude(sources, config),
+                "labels": np.array([names.index(n) for n in chosen], np.int32),
+            }
+            if with_waveforms:
+                example["mixture_waveform"] = mixture.astype(np.float32)
+                example["source_waveforms"] = sources.astype(np.float32)
+            yield example
+
+    bins, frames = config.num_warped_bins, config.num_frames
+    signature = {
+        "images": _spec((num_mix, image_size, image_size, 3)),
+        "mixture": _spec((bins, frames, 1)),
+        "mixture_magnitude": _spec((bins, frames)),
+        "source_magnitudes": _spec((num_mix, bins, frames)),
+        "labels": _spec((num_mix,), "int32"),
+    }
+    if with_waveforms:
+        signature["mixture_waveform"] = _spec((config.num_samples,))
+        signature["source_waveforms"] = _spec((num_mix, config.num_samples))
+    dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
+    return _finish(dataset, batch_size, 0, seed, cache)
+
+
+def ccol_dataset(
+    num_samples,
+    *,
+    seed=0,
+    batch_size=8,
+    image_size=96,
+    crop_size=48,
+    config=None,
+    split="train",
+    with_waveforms=False,
+    cache=True,
+):
+    """CCoL's four-clip samples with silent objects (CCoL §3, DESIGN §3.6).
+
+    Four instruments A, B, C, D of different classes. Video 1 shows A and B
+    with A's sound; video 2 shows C and D with C's sound (B and D are silent
+    objects); the mixture is ``(s(A) + s(C)) / 2``. Objects are cropped from
+    their exact boxes.
+
+    Returns:
+        a ``tf.data.Dataset`` of dicts with ``objects`` (4, crop, crop, 3) in
+        the order A, B, C, D; ``sounding`` (4,) = [1, 0, 1, 0]; ``labels`` (4,)
+        instrument indices; ``audio`` (2, bins, frames, 1) the solo sounds of
+        video 1 and 2; ``mixture`` (bins, frames, 1); ``mixture_magnitude``
+        (bins, frames); ``source_magnitudes`` (2, bins, frames) of A and C in
+        the mixture; with ``with_waveforms`` also ``mixture_waveform`` and
+        ``source_waveforms`` (2, samples).
+    """
+    tf = _tf()
+    config = config or audio.AudioConfig()
+    check_positive_int(num_samples, "num_samples")
+    names = world.instrument_names()
+
+    def video(pair, scene_seed):
+        scene = world.make_scene(
+            1, scene_seed, num_silent_instruments=1, instruments=list(pair), image_size=image_size, config=config, split=split
+        )
+        order = np.argsort(~scene.sounding, kind="stable")  # sounding object first
+        crops = [world.crop_object(scene, i, crop_size) for i in order]
+        return scene, crops, [scene.labels[i] for i in order]
+
+    def generate():
+        for index in range(num_samples):
+            rng = np.random.default_rng([seed, index])
+            a_b_c_d = rng.choice(names, size=4, replace=False)
+            scene_1, crops_1, labels_1 = video(a_b_c_d[:2], seed + 2 * index)
+            scene_2, crops_2, labels_2 = video(a_b_c_d[2:], seed + 2 * index + 1)
+            mixture, sources = audio.mix_sources(np.stack([scene_1.mixture, scene_2.mixture]))
+            example = {
+                "objects": (np.stack(crops_1 + crops_2).astype(np.float32) / 255.0),
+                "sounding": np.array([1, 0, 1, 0], np.float32),
+                "labels": np.array([names.index(n) for n in labels_1 + labels_2], np.int32),
+                "audio": np.stack([_features(scene_1.mixture, config), _features(scene_2.mixture, config)]),
+                "mixture": _features(mixture, config),
+                "mixture_magnitude": _warped_magnitude(mixture, config),
+                "source_magnitudes": _warped_magnitude(sources, config),
+            }
+            if with_waveforms:
+                example["mixture_waveform"] = mixture.astype(np.float32)
+                example["source_waveforms"] = sources.astype(np.float32)
+            yield example
+
+    bins, frames = config.num_warped_bins, config.num_frames
+    signature = {
+        "objects": _spec((4, crop_size, crop_size, 3)),
+        "sounding": _spec((4,)),
+        "labels": _spec((4,), "int32"),
+        "audio": _spec((2, bins, frames, 1)),
+        "mixture": _spec((bins, frames, 1)),
+        "mixture_magnitude": _spec((bins, frames)),
+        "source_magnitudes": _spec((2, bins, frames)),
+    }
+    if with_waveforms:
+        signature["mixture_waveform"] = _spec((config.num_samples,))
+        signature["source_waveforms"] = _spec((2, config.num_samples))
+    dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
+    return _finish(dataset, batch_size, 0, seed, cache)

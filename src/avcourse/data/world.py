@@ -1,0 +1,330 @@
+"""The synthetic audio-visual world: scenes with exact ground truth.
+
+A scene is a picture of a few instruments (emoji sprites rendered once from Noto
+Color Emoji, plus drawn ones) on a random background, and the sound of the ones
+that play (phrases rendered once with FluidSynth). Because the scene is
+composed, everything a real dataset can only approximate is known exactly:
+which object sounds, its box, its own waveform inside the mixture, how many
+sources there are, the AudioSet-style labels (with their ancestors, so the
+level-3 reduction of CAVL is exercised) and a consensus map built from three
+"annotators" whose boxes are jittered copies of the true ones (DESIGN §3.4).
+
+Everything is deterministic: the same seed and arguments give the same scene.
+
+Taught in: tutorials/00_audio_visual_world.ipynb
+"""
+
+import dataclasses
+import functools
+
+import numpy as np
+from PIL import Image
+
+from avcourse import audio
+from avcourse._validation import check_positive_int
+from avcourse.data import manifest, sample_path
+
+SPLITS = ("train", "test", "all")
+NUM_ANNOTATORS = 3
+
+
+@dataclasses.dataclass
+class Scene:
+    """One synthetic audio-visual scene.
+
+    Attributes:
+        image: uint8 (H, W, 3) picture.
+        boxes: int (num_objects, 4) tight boxes ``[x1, y1, x2, y2]`` in pixels
+            (x2, y2 exclusive) of every object in the picture.
+        labels: name of every object (an instrument or ``distractor_<name>``).
+        sounding: bool (num_objects,), whether each object plays.
+        sources: float32 (num_sources, samples), each sounding object's waveform
+            as it sounds inside the mixture (gain applied), in the order of the
+            sounding objects.
+        mixture: float32 (samples,), the sum of ``sources`` clipped to [-1, 1].
+        annotator_boxes: three lists of jittered boxes of the sounding objects.
+        consensus_map: float32 (map_size, map_size) ground-truth map
+            ``min(Σ annotator masks / 2, 1)``.
+        audioset_labels: sorted AudioSet mids of the sounding instruments and
+            all their ontology ancestors.
+        seed: the seed the scene was drawn from.
+        sample_rate: audio sample rate.
+    """
+
+    image: np.ndarray
+    boxes: np.ndarray
+    labels: list
+    sounding: np.ndarray
+    sources: np.ndarray
+    mixture: np.ndarray
+    annotator_boxes: list
+    consensus_map: np.ndarray
+    audioset_labels: list
+    seed: int
+    sample_rate: int = 11025
+
+    @property
+    def num_sources(self):
+        """Number of sounding objects."""
+        return int(np.sum(self.sounding))
+
+    @property
+    def source_labels(self):
+        """Names of the sounding objects, in the order of ``sources``."""
+        return [label for label, plays in zip(self.labels, self.sounding) if plays]
+
+    @property
+    def sounding_boxes(self):
+        """Boxes of the sounding objects, in the order of ``sources``."""
+        return self.boxes[self.sounding]
+
+    def spectrograms(self, config=None):
+        """Exact per-source and mixture magnitude spectrograms.
+
+        Returns:
+            ``(source_magnitudes (num_sources, 512, frames), mixture_magnitude (512, frames))``
+            as numpy arrays.
+        """
+        sources = np.asarray(audio.spectrogram(self.sources, config))
+        return sources, np.asarray(audio.spectrogram(self.mixture, config))
+
+
+def instrument_names():
+    """Names of the bundled instruments, sorted."""
+    return sorted(manifest()["instruments"])
+
+
+def distractor_names():
+    """Names of the bundled silent distractor objects, sorted."""
+    return sorted(manifest()["distractors"])
+
+
+@functools.lru_cache(maxsize=None)
+def _stem(path, sample_rate):
+    return audio.load_audio(sample_path(path), audio.AudioConfig(sample_rate=sample_rate))
+
+
+@functools.lru_cache(maxsize=None)
+def _sprite(path):
+    return np.asarray(Image.open(sample_path(path)).convert("RGBA"))
+
+
+def _phrases(instrument, split):
+    stems = manifest()["instruments"][instrument]["stems"]
+    if split == "train":
+        return stems[:-1]
+    if split == "test":
+        return stems[-1:]
+    return stems
+
+
+def instrument_phrase(instrument, index=0, config=None):
+    """Waveform of one bundled phrase of ``instrument`` at the config's sample rate."""
+    config = config or audio.AudioConfig()
+    stems = manifest()["instruments"][instrument]["stems"]
+    return _stem(stems[index], config.sample_rate)
+
+
+def _background(rng, size):
+    """A smooth two-colour gradient with mild noise, different for every scene."""
+    start, end = rng.uniform(40, 220, size=(2, 3))
+    angle = rng.uniform(0, 2 * np.pi)
+    ys, xs = np.mgrid[0:size, 0:size] / max(size - 1, 1)
+    ramp = (np.cos(angle) * xs + np.sin(angle) * ys)
+    ramp = (ramp - ramp.min()) / max(ramp.max() - ramp.min(), 1e-6)
+    image = start + ramp[..., None] * (end - start)
+    image += rng.normal(0, 6, size=image.shape)
+    return np.clip(image, 0, 255)
+
+
+def _layout(rng, count, low, high, image_size, attempts=50):
+    """Non-overlapping square boxes for ``count`` sprites with sides in [low, high] x image_size.
+
+    Random sequential placement; a layout that jams starts again with smaller
+    sprites (never below ``low``), so crowded scenes are still drawn.
+    """
+    for attempt in range(attempts):
+        top = high - (high - low) * attempt / max(attempts - 1, 1)
+        placed = []
+        for _ in range(count):
+            side = int(rng.uniform(low, top) * image_size)
+            for _ in range(100):
+                x, y = (int(v) for v in rng.integers(0, image_size - side + 1, size=2))
+                box = (x, y, x + side, y + side)
+                if all(box[2] <= b[0] or b[2] <= box[0] or box[3] <= b[1] or b[3] <= box[1] for b in placed):
+                    placed.append(box)
+                    break
+            else:
+                break
+        if len(placed) == count:
+            return placed
+    raise ValueError(f"could not place {count} objects without overlap; lower `object_scale` or the number of objects.")
+
+
+def _paste(canvas, sprite_rgba, box, flip):
+    """Alpha-composite a resized sprite into ``canvas``; return its tight box."""
+    x1, y1, x2, y2 = box
+    resized = Image.fromarray(sprite_rgba).resize((x2 - x1, y2 - y1), Image.LANCZOS)
+    rgba = np.asarray(resized).astype(np.float64)
+    if flip:
+        rgba = rgba[:, ::-1]
+    alpha = rgba[..., 3:] / 255.0
+    canvas[y1:y2, x1:x2] = alpha * rgba[..., :3] + (1 - alpha) * canvas[y1:y2, x1:x2]
+    rows, cols = np.nonzero(alpha[..., 0] > 0.1)
+    return [x1 + cols.min(), y1 + rows.min(), x1 + cols.max() + 1, y1 + rows.max() + 1]
+
+
+def _jitter(rng, box, fraction, image_size):
+    """An annotator's version of a true box: each side moved by up to ``fraction`` of its extent."""
+    x1, y1, x2, y2 = box
+    width, height = x2 - x1, y2 - y1
+    dx = rng.uniform(-fraction, fraction, 2) * width
+    dy = rng.uniform(-fraction, fraction, 2) * height
+    jittered = np.array([x1 + dx[0], y1 + dy[0], x2 + dx[1], y2 + dy[1]])
+    return np.clip(jittered, 0, image_size).tolist()
+
+
+def make_scene(
+    num_sources,
+    seed,
+    *,
+    image_size=128,
+    num_distractors=0,
+    num_silent_instruments=0,
+    instruments=None,
+    split="all",
+    config=None,
+    random_gain=False,
+    object_scale=None,
+    annotator_jitter=0.15,
+    map_size=224,
+):
+    """Compose one scene deterministically from ``seed``.
+
+    Args:
+        num_sources: sounding instruments, 1 to 4.
+        seed: integer seed; the same seed and arguments give the same scene.
+        image_size: side of the square picture in pixels.
+        num_distractors: silent non-instrument objects (cactus, ball, ...).
+        num_silent_instruments: instruments that are visible but do not play.
+        instruments: names to draw from (default: all bundled instruments).
+            Sounding and silent instruments are all different classes.
+        split: ``"train"`` draws phrases from all but the last bundled phrase
+            of each instrument, ``"test"`` only from the last (held out),
+            ``"all"`` from every phrase.
+        config: ``AudioConfig``; its ``sample_rate`` and ``num_samples`` set
+            the waveforms.
+        random_gain: gains uniform in [0.5, 1.5] / num_sources instead of
+            1 / num_sources (DESIGN §3.1, training-time augmentation).
+        object_scale: ``(low, high)`` range of sprite sides as a fraction of
+            ``image_size``; default ``high = min(0.42, 0.8 / ceil(sqrt(n)))``
+            and ``low = 0.65 high`` for ``n`` objects, so crowded scenes still fit.
+        annotator_jitter: how far (fraction of box size) annotators' box sides wander.
+        map_size: side of the consensus map (224 in the evaluation protocol).
+
+    Returns:
+        a :class:`Scene`.
+    """
+    from avcourse.metrics.localization import consensus_map
+
+    config = config or audio.AudioConfig()
+    check_positive_int(image_size, "image_size")
+    pool = sorted(instruments) if instruments is not None else instrument_names()
+    unknown = sorted(set(pool) - set(instrument_names()))
+    if unknown:
+        raise ValueError(f"`instruments` must be bundled instrument names {instrument_names()}; received unknown {unknown}.")
+    if isinstance(num_sources, bool) or not isinstance(num_sources, (int, np.integer)) or not 1 <= num_sources <= 4:
+        raise ValueError(f"`num_sources` must be an integer from 1 to 4; received {num_sources!r}.")
+    if num_sources + num_silent_instruments > len(pool):
+        raise ValueError(
+            f"`num_sources` + `num_silent_instruments` must be <= the {len(pool)} available instruments; "
+            f"received {num_sources} + {num_silent_instruments}."
+        )
+    if num_distractors < 0 or num_silent_instruments < 0:
+        raise ValueError(
+            f"`num_distractors` and `num_silent_instruments` must be >= 0; "
+            f"received {num_distractors} and {num_silent_instruments}."
+        )
+    if split not in SPLITS:
+        raise ValueError(f"`split` must be one of {SPLITS}; received {split!r}.")
+    num_objects = num_sources + num_silent_instruments + num_distractors
+    if object_scale is None:
+        high = min(0.42, 0.8 / np.ceil(np.sqrt(num_objects)))
+        object_scale = (0.65 * high, high)
+    low, high = object_scale
+    if not 0 < low <= high < 1:
+        raise ValueError(f"`object_scale` must satisfy 0 < low <= high < 1; received {object_scale}.")
+    if num_objects * (low * image_size) ** 2 > 0.5 * image_size**2:
+        raise ValueError(
+            f"{num_objects} objects of at least {low:.2f} x image_size cannot be placed without overlap; "
+            "lower `object_scale` or the number of objects."
+        )
+
+    rng = np.random.default_rng(seed)
+    chosen = list(rng.choice(pool, size=num_sources + num_silent_instruments, replace=False))
+    distractors = list(rng.choice(distractor_names(), size=num_distractors, replace=num_distractors > len(distractor_names())))
+    labels = chosen + [f"distractor_{name}" for name in distractors]
+    sounding = np.array([True] * num_sources + [False] * (len(labels) - num_sources))
+    order = rng.permutation(len(labels))  # sounding objects are not always drawn first
+    labels = [labels[i] for i in order]
+    sounding = sounding[order]
+
+    canvas = _background(rng, image_size)
+    info = manifest()
+    boxes = []
+    for label, box in zip(labels, _layout(rng, len(labels), low, high, image_size)):
+        if label in info["instruments"]:
+            sprite_path = info["instruments"][label]["sprite"]
+        else:
+            sprite_path = info["distractors"][label[len("distractor_") :]]
+        boxes.append(_paste(canvas, _sprite(sprite_path), box, flip=bool(rng.integers(2))))
+    image = canvas.round().astype(np.uint8)
+    boxes = np.asarray(boxes, dtype=np.int64)
+
+    source_names = [label for label, plays in zip(labels, sounding) if plays]
+    waveforms = []
+    for name in source_names:
+        phrases = _phrases(name, split)
+        stem = _stem(phrases[int(rng.integers(len(phrases)))], config.sample_rate)
+        room = max(len(stem) - config.num_samples, 0)
+        start = int(rng.integers(room + 1))
+        waveforms.append(audio.fit_length(stem[start:], config.num_samples))
+    gains = (rng.uniform(0.5, 1.5, num_sources) if random_gain else np.ones(num_sources)) / num_sources
+    mixture, sources = audio.mix_sources(np.stack(waveforms), gains)
+
+    annotator_boxes = [
+        [_jitter(rng, box, annotator_jitter, image_size) for box in boxes[sounding]] for _ in range(NUM_ANNOTATORS)
+    ]
+    gt_map = consensus_map(annotator_boxes, size=map_size, image_size=(image_size, image_size)).astype(np.float32)
+    return Scene(
+        image=image,
+        boxes=boxes,
+        labels=labels,
+        sounding=sounding,
+        sources=sources,
+        mixture=mixture.astype(np.float32),
+        annotator_boxes=annotator_boxes,
+        consensus_map=gt_map,
+        audioset_labels=_audioset_labels(source_names),
+        seed=int(seed),
+        sample_rate=config.sample_rate,
+    )
+
+
+def _audioset_labels(instrument_names_):
+    """AudioSet mids of the instruments plus every ontology ancestor, as a clip would be labelled."""
+    from avcourse.data.audioset import ancestors, load_ontology
+
+    ontology = load_ontology()
+    mids = set()
+    for name in instrument_names_:
+        mid = manifest()["instruments"][name]["audioset_mid"]
+        mids.add(mid)
+        mids.update(ancestors(mid, ontology))
+    return sorted(mids)
+
+
+def crop_object(scene, index, size=64):
+    """The picture inside object ``index``'s box, resized to ``size`` x ``size`` (uint8)."""
+    x1, y1, x2, y2 = scene.boxes[index]
+    return np.asarray(Image.fromarray(scene.image[y1:y2, x1:x2]).resize((size, size), Image.BILINEAR))

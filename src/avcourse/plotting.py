@@ -1,0 +1,77 @@
+"""Matplotlib helpers shared by the tutorials, the docs and ``avcourse demo``.
+
+They draw on an ``Axes`` you pass (or a new one) and return it, so a notebook
+composes them into its own figures.
+
+Taught in: tutorials/00_audio_visual_world.ipynb
+"""
+
+import numpy as np
+
+
+def _axes(ax):
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots()
+    return ax
+
+
+def show_scene(scene, ax=None, *, show_silent=True):
+    """The scene's picture with boxes: green for sounding objects, grey dashed for silent ones."""
+    from matplotlib.patches import Rectangle
+
+    ax = _axes(ax)
+    ax.imshow(scene.image)
+    for box, label, plays in zip(scene.boxes, scene.labels, scene.sounding):
+        if not plays and not show_silent:
+            continue
+        x1, y1, x2, y2 = box
+        colour = "lime" if plays else "0.7"
+        ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, lw=1.5, ec=colour, ls="-" if plays else "--"))
+        ax.text(x1, y1 - 1, label.replace("distractor_", ""), color=colour, fontsize=7, va="bottom")
+    ax.set_axis_off()
+    return ax
+
+
+def show_spectrogram(magnitude, ax=None, *, sample_rate=11025, hop_length=256, warped=False, title=None):
+    """A magnitude spectrogram (bins, frames) in dB, time in seconds on x."""
+    ax = _axes(ax)
+    magnitude = np.asarray(magnitude)
+    decibels = 20 * np.log10(np.maximum(magnitude, 1e-5) / max(magnitude.max(), 1e-5))
+    seconds = magnitude.shape[1] * hop_length / sample_rate
+    top = magnitude.shape[0] if warped else sample_rate / 2
+    image = ax.imshow(decibels, origin="lower", aspect="auto", extent=(0, seconds, 0, top), vmin=-80, vmax=0, cmap="magma")
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("log-frequency row" if warped else "frequency (Hz)")
+    if title:
+        ax.set_title(title)
+    return image
+
+
+def show_mask(mask, ax=None, *, title=None, vmax=None):
+    """A mask (bins, frames) with the low frequencies at the bottom."""
+    ax = _axes(ax)
+    mask = np.asarray(mask)
+    image = ax.imshow(mask, origin="lower", aspect="auto", cmap="viridis", vmin=0, vmax=vmax or max(1.0, float(mask.max())))
+    ax.set_xlabel("frame")
+    ax.set_ylabel("row")
+    if title:
+        ax.set_title(title)
+    return image
+
+
+def overlay_heatmap(image, heatmap, ax=None, *, alpha=0.5, title=None):
+    """A heatmap (any size) resized to the picture and drawn over it."""
+    from PIL import Image
+
+    ax = _axes(ax)
+    image = np.asarray(image)
+    heatmap = np.asarray(heatmap, dtype=np.float32)
+    resized = np.asarray(Image.fromarray(heatmap).resize((image.shape[1], image.shape[0]), Image.BILINEAR))
+    ax.imshow(image)
+    ax.imshow(resized, cmap="jet", alpha=alpha)
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title)
+    return ax
