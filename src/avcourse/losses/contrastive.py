@@ -1,0 +1,119 @@
+"""Contrastive loss on audio-visual distances (CAVL Eq 5)."""
+
+import keras
+from keras import ops
+
+from avcourse._api import register
+
+
+def _as_pair(distance, is_match):
+    """Cast to one float dtype and give ``is_match`` the shape of ``distance``.
+
+    Keras hands targets of shape ``(batch, 1)`` next to predictions of shape
+    ``(batch,)``; reshaping (same number of elements) avoids a silent
+    ``(batch, batch)`` broadcast.
+    """
+    distance = ops.convert_to_tensor(distance)
+    dtype = keras.backend.standardize_dtype(distance.dtype)
+    if not dtype.startswith(("float", "bfloat")):
+        dtype = keras.config.floatx()
+        distance = ops.cast(distance, dtype)
+    is_match = ops.cast(ops.convert_to_tensor(is_match), dtype)
+    if tuple(is_match.shape) != tuple(distance.shape):
+        is_match = ops.reshape(is_match, ops.shape(distance))
+    return distance, is_match
+
+
+def contrastive_per_pair(distance, is_match, margin=1.0):
+    """Per-pair contrastive loss ``½[δ S² + (1-δ) max(margin - S, 0)²]``.
+
+    The mean of this over the pairs is Eq 5 (see :func:`contrastive_loss`).
+
+    Args:
+        distance: float tensor ``S``, any shape (``(batch,)`` typically).
+        is_match: ``δ`` of the same number of elements: 1 for a matched pair
+            (audio and image of the same clip), 0 for a mismatched one.
+        margin: float, how far apart mismatched pairs are pushed.
+
+    Returns:
+        Float tensor with the shape of ``distance``.
+    """
+    distance, is_match = _as_pair(distance, is_match)
+    hinge = ops.maximum(margin - distance, 0.0)
+    return 0.5 * (is_match * ops.square(distance) + (1.0 - is_match) * ops.square(hinge))
+
+
+def contrastive_loss(distance, is_match, margin=1.0):
+    """Contrastive loss of CAVL (Eq 5), the mean over the pairs.
+
+    Matched pairs are pulled together (their distance squared), mismatched
+    pairs are pushed apart until their distance exceeds ``margin``.
+
+    Formula:
+    ```
+    L = 1/(2n) Σ_p [δ_p S_p² + (1 - δ_p) max(margin - S_p, 0)²]
+    ```
+
+    Args:
+        distance: float tensor ``S`` of the ``n`` pairs, e.g. the output of
+            :class:`avcourse.layers.AlignmentDistance`, shape ``(n,)``.
+        is_match: ``δ``, same number of elements, 1 (matched) or 0
+            (mismatched); soft values in ``[0, 1]`` interpolate.
+        margin: float ``> 0`` (default 1.0).
+
+    Returns:
+        Scalar float tensor.
+
+    Example:
+    >>> float(contrastive_loss([0.0, 0.5], [1.0, 0.0], margin=1.0))
+    0.0625
+
+    References:
+        - Hadsell, Chopra and LeCun, "Dimensionality Reduction by Learning an
+          Invariant Mapping", CVPR 2006.
+        - Hu et al., "Curriculum Audiovisual Learning", arXiv:2001.09414, 2020, Eq 5.
+    """
+    return ops.mean(contrastive_per_pair(distance, is_match, margin))
+
+
+@register
+class ContrastiveLoss(keras.losses.Loss):
+    """Contrastive loss of CAVL (Eq 5) as a Keras loss.
+
+    ``y_true`` is ``δ`` (1 for a matched pair, 0 for a mismatched one) and
+    ``y_pred`` the distance ``S``. The per-pair value is
+    ``½[δ S² + (1-δ) max(margin - S, 0)²]``, so the default
+    ``"sum_over_batch_size"`` reduction (the mean over pairs) gives Eq 5
+    exactly.
+
+    Formula:
+    ```
+    loss = 1/(2n) Σ_p [δ_p S_p² + (1 - δ_p) max(margin - S_p, 0)²]
+    ```
+
+    Args:
+        margin: float ``> 0`` (default 1.0).
+        reduction: Keras loss reduction (default ``"sum_over_batch_size"``).
+        name: the loss's name (default ``"contrastive_loss"``).
+        dtype: the loss's computation dtype (default ``None``, floatx).
+
+    Example:
+    >>> loss = ContrastiveLoss(margin=1.0)
+    >>> float(loss([1.0, 0.0], [0.0, 0.5]))
+    0.0625
+
+    References:
+        - Hu et al., "Curriculum Audiovisual Learning", arXiv:2001.09414, 2020, Eq 5.
+    """
+
+    def __init__(self, margin=1.0, reduction="sum_over_batch_size", name="contrastive_loss", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not margin > 0:
+            raise ValueError(f"`margin` must be a number > 0; received {margin!r}.")
+        self.margin = margin
+
+    def call(self, y_true, y_pred):
+        return contrastive_per_pair(y_pred, y_true, self.margin)
+
+    def get_config(self):
+        return {**super().get_config(), "margin": self.margin}

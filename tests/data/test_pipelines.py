@@ -1,0 +1,61 @@
+"""Tests of the tf.data pipelines over the synthetic world."""
+
+import numpy as np
+import pytest
+
+from avcourse import audio
+from avcourse.data import pipelines, world
+
+CONFIG = audio.AudioConfig(clip_seconds=0.5, num_warped_bins=32)
+
+
+def _batch(dataset):
+    return {key: value.numpy() for key, value in next(iter(dataset)).items()}
+
+
+def test_scene_dataset_yields_features_of_the_scenes():
+    dataset = pipelines.scene_dataset(4, num_sources=[1, 2], seed=3, batch_size=4, image_size=32, config=CONFIG, with_ground_truth=True)
+    batch = _batch(dataset)
+    assert batch["image"].shape == (4, 32, 32, 3) and batch["audio"].shape == (4, 32, CONFIG.num_frames, 1)
+    np.testing.assert_array_equal(batch["num_sources"], [1, 2, 1, 2])
+    assert batch["consensus_map"].shape == (4, 224, 224) and batch["sounding_boxes"].shape == (4, 4, 4)
+    # example i is scene seed + i: recompute the second one independently
+    scene = world.make_scene(2, 4, image_size=32, config=CONFIG, split="train")
+    np.testing.assert_allclose(batch["image"][1], scene.image / 255.0, atol=1e-6)
+    expected = np.log1p(audio.warp_matrix(512, 32) @ np.abs(np.asarray(audio.spectrogram(scene.mixture, CONFIG))))
+    np.testing.assert_allclose(batch["audio"][1, ..., 0], expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(batch["sounding_boxes"][0, 1:], -1)
+
+
+def test_pair_dataset_alternates_matches_and_mismatches():
+    batch = _batch(pipelines.pair_dataset(4, seed=0, batch_size=4, image_size=16, config=CONFIG))
+    np.testing.assert_array_equal(batch["is_match"], [1, 0, 1, 0])
+    own_sound = np.asarray(audio.log1p_magnitude(world.make_scene(1, 1, image_size=16, config=CONFIG, split="train").mixture, CONFIG))
+    assert not np.allclose(batch["audio"][1, ..., 0], own_sound)
+
+
+def test_mix_separate_dataset_targets_sum_to_the_mixture():
+    batch = _batch(pipelines.mix_separate_dataset(2, num_mix=3, batch_size=2, image_size=16, config=CONFIG, with_waveforms=True))
+    assert batch["images"].shape == (2, 3, 16, 16, 3)
+    assert batch["source_magnitudes"].shape == (2, 3, 32, CONFIG.num_frames)
+    assert len(set(batch["labels"][0])) == 3
+    np.testing.assert_allclose(batch["source_waveforms"].sum(axis=1), batch["mixture_waveform"], atol=1e-5)
+    np.testing.assert_allclose(np.log1p(batch["mixture_magnitude"]), batch["mixture"][..., 0], atol=1e-5)
+
+
+def test_ccol_dataset_composes_four_distinct_clips():
+    batch = _batch(pipelines.ccol_dataset(2, batch_size=2, image_size=64, crop_size=24, config=CONFIG, with_waveforms=True))
+    assert batch["objects"].shape == (2, 4, 24, 24, 3)
+    np.testing.assert_array_equal(batch["sounding"], [[1, 0, 1, 0]] * 2)
+    assert all(len(set(labels)) == 4 for labels in batch["labels"])
+    assert batch["audio"].shape == (2, 2, 32, CONFIG.num_frames, 1)
+    np.testing.assert_allclose(batch["source_waveforms"].sum(axis=1), batch["mixture_waveform"], atol=1e-5)
+
+
+def test_pipelines_reject_bad_sizes():
+    with pytest.raises(ValueError, match="`num_scenes` must be a positive integer"):
+        pipelines.scene_dataset(0)
+    with pytest.raises(ValueError, match="`num_mix` must be between 2 and"):
+        pipelines.mix_separate_dataset(2, num_mix=1)
+    with pytest.raises(ValueError, match="non-empty sequence"):
+        pipelines.scene_dataset(2, num_sources=[])

@@ -1,0 +1,110 @@
+"""Tests of the synthetic audio-visual world."""
+
+import numpy as np
+import pytest
+import scipy.signal
+
+from avcourse import audio
+from avcourse.data import world
+from avcourse.data.audioset import load_ontology
+
+
+def test_same_seed_gives_identical_scenes():
+    first = world.make_scene(3, seed=7, num_distractors=1, num_silent_instruments=1)
+    second = world.make_scene(3, seed=7, num_distractors=1, num_silent_instruments=1)
+    np.testing.assert_array_equal(first.image, second.image)
+    np.testing.assert_array_equal(first.mixture, second.mixture)
+    np.testing.assert_array_equal(first.boxes, second.boxes)
+    assert first.labels == second.labels and first.audioset_labels == second.audioset_labels
+    other = world.make_scene(3, seed=8, num_distractors=1, num_silent_instruments=1)
+    assert not np.array_equal(first.image, other.image)
+
+
+@pytest.mark.parametrize("num_sources", [1, 2, 3, 4])
+def test_scene_ground_truth_is_consistent(num_sources):
+    config = audio.AudioConfig()
+    scene = world.make_scene(num_sources, seed=num_sources, num_distractors=1, num_silent_instruments=1, image_size=96)
+    assert scene.image.shape == (96, 96, 3) and scene.image.dtype == np.uint8
+    assert scene.num_sources == num_sources == len(scene.sources) == len(scene.source_labels)
+    assert len(scene.labels) == len(scene.boxes) == len(scene.sounding) == num_sources + 2
+    assert scene.sources.shape == (num_sources, config.num_samples)
+    # the mixture is exactly the clipped sum of the per-source waveforms (gain 1/N already applied)
+    np.testing.assert_allclose(scene.mixture, np.clip(scene.sources.sum(axis=0), -1, 1), atol=1e-6)
+    # every source plays (peak well above silence) and sounding instruments are distinct classes
+    assert np.all(np.abs(scene.sources).max(axis=1) > 0.01)
+    assert len(set(scene.source_labels)) == num_sources
+    assert all(not label.startswith("distractor_") for label in scene.source_labels)
+    # boxes are inside the picture, non-empty, and do not overlap
+    boxes = scene.boxes
+    assert np.all(boxes[:, 0] >= 0) and np.all(boxes[:, 2] <= 96) and np.all(boxes[:, 2] > boxes[:, 0])
+    for i in range(len(boxes)):
+        for j in range(i + 1, len(boxes)):
+            a, b = boxes[i], boxes[j]
+            assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1]
+
+
+def test_boxes_are_tight_around_the_drawn_sprites():
+    scene = world.make_scene(1, seed=3, image_size=128)
+    background = world.make_scene(1, seed=3, image_size=128)  # same draw: compare with a re-render
+    np.testing.assert_array_equal(scene.image, background.image)
+    x1, y1, x2, y2 = scene.boxes[0]
+    # the sprite changes the picture inside its box but the box is tight: each border row/column holds sprite pixels
+    inside = scene.image[y1:y2, x1:x2].astype(int)
+    assert inside.std() > 10
+
+
+def test_consensus_map_agrees_with_annotator_boxes():
+    scene = world.make_scene(2, seed=11, image_size=112)
+    size = scene.consensus_map.shape[0]
+    assert scene.consensus_map.shape == (224, 224)
+    assert set(np.unique(scene.consensus_map)).issubset({0.0, 0.5, 1.0})
+    # a pixel at the centre of each true sounding box is covered by every jittered annotator (jitter < 50%)
+    for x1, y1, x2, y2 in scene.sounding_boxes:
+        cx, cy = (x1 + x2) / 2 * size / 112, (y1 + y2) / 2 * size / 112
+        assert scene.consensus_map[int(cy), int(cx)] == 1.0
+    assert len(scene.annotator_boxes) == 3 and all(len(a) == 2 for a in scene.annotator_boxes)
+
+
+def test_audioset_labels_include_ancestors():
+    ontology = load_ontology()
+    scene = world.make_scene(2, seed=5)
+    names = {ontology.names[mid] for mid in scene.audioset_labels}
+    assert "Music" in names and "Musical instrument" in names
+
+
+def test_train_and_test_splits_use_disjoint_phrases():
+    config = audio.AudioConfig(clip_seconds=1.0)
+    train = world.make_scene(1, seed=0, instruments=["violin"], split="train", config=config)
+    test = world.make_scene(1, seed=0, instruments=["violin"], split="test", config=config)
+    held_out = world.instrument_phrase("violin", index=-1)
+    # the test scene's waveform is a crop of the held-out phrase; the train scene's is not
+    def is_crop_of(waveform, phrase):
+        correlation = np.correlate(phrase[: len(waveform) + 1000], waveform, mode="valid")
+        return correlation.max() > 0.999 * np.dot(waveform, waveform)
+
+    assert is_crop_of(test.sources[0], held_out)
+    assert not is_crop_of(train.sources[0], held_out)
+
+
+def test_crop_object_returns_the_box_contents():
+    scene = world.make_scene(1, seed=2, num_distractors=1)
+    crop = world.crop_object(scene, 0, size=32)
+    assert crop.shape == (32, 32, 3) and crop.dtype == np.uint8
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"num_sources": 0}, "`num_sources` must be an integer from 1 to 4"),
+        ({"num_sources": 5}, "`num_sources` must be an integer from 1 to 4"),
+        ({"num_sources": 2, "instruments": ["violin"]}, "must be <= the 1 available instruments"),
+        ({"num_sources": 1, "instruments": ["kazoo"]}, "received unknown \\['kazoo'\\]"),
+        ({"num_sources": 1, "split": "valid"}, "`split` must be one of"),
+        ({"num_sources": 1, "object_scale": (0.5, 0.2)}, "`object_scale` must satisfy"),
+        ({"num_sources": 4, "num_distractors": 4, "object_scale": (0.4, 0.45)}, "cannot be placed without overlap"),
+        ({"num_sources": 1, "image_size": 0}, "`image_size` must be a positive integer"),
+    ],
+)
+def test_make_scene_rejects_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        world.make_scene(seed=0, **kwargs)
