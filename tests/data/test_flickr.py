@@ -81,20 +81,30 @@ def test_load_flickr_test_ids():
 
 def _make_flickr_folder(root, ids, skip=()):
     for item in ids:
-        for kind, name in (("image", f"frames/{item}.jpg"), ("audio", f"audio/{item}.wav"),
-                           ("annotation", f"Annotations/{item}.xml")):
+        for kind, name in (
+            ("image", f"frames/{item}.jpg"),
+            ("audio", f"audio/{item}.wav"),
+            ("annotation", f"Annotations/{item}.xml"),
+        ):
             if (item, kind) not in skip:
                 _write(root, name, XML_THREE_ANNOTATORS if kind == "annotation" else "x")
 
 
 def test_index_flickr_complete_and_missing(tmp_path):
     _make_flickr_folder(tmp_path, ["1", "2", "3"], skip={("2", "audio"), ("3", "image"), ("3", "annotation")})
-    with pytest.raises(FileNotFoundError, match=r"2 of 3 SoundNet-Flickr ids lack files.*2 \(audio\), 3 \(image, annotation\).*<root>/frames"):
+    expected = r"2 of 3 SoundNet-Flickr ids lack files.*2 \(audio\), 3 \(image, annotation\).*<root>/frames"
+    with pytest.raises(FileNotFoundError, match=expected):
         flickr.index_flickr(tmp_path, ids=["1", "2", "3"])
     with pytest.warns(UserWarning, match="2 of 3"):
         index = flickr.index_flickr(tmp_path, ids=["1", "2", "3"], strict=False)
-    assert index == [{"id": "1", "image": tmp_path / "frames/1.jpg", "audio": tmp_path / "audio/1.wav",
-                      "annotation": tmp_path / "Annotations/1.xml"}]
+    assert index == [
+        {
+            "id": "1",
+            "image": tmp_path / "frames/1.jpg",
+            "audio": tmp_path / "audio/1.wav",
+            "annotation": tmp_path / "Annotations/1.xml",
+        }
+    ]
     assert flickr.flickr_gt_map(index[0]["annotation"]).shape == (224, 224)
     with pytest.raises(FileNotFoundError, match="1 of 1"):
         flickr.index_flickr(tmp_path, ids=["3"], strict=False)

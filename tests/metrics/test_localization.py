@@ -5,7 +5,6 @@ from PIL import Image
 from avcourse import metrics
 from avcourse.metrics import localization
 
-
 # --- ground-truth maps -------------------------------------------------------
 
 
@@ -223,6 +222,6 @@ def test_baselines():
     assert metrics.ciou(metrics.center_prior_heatmap(32), gt) > metrics.ciou(metrics.whole_image_heatmap(32), gt)
     first, second = metrics.random_heatmap(8, seed=3), metrics.random_heatmap(8, seed=3)
     np.testing.assert_array_equal(first, second)
-    assert 0 <= first.min() and first.max() < 1
+    assert first.min() >= 0 and first.max() < 1
     with pytest.raises(ValueError, match="`sigma`"):
         metrics.center_prior_heatmap(8, sigma=0)

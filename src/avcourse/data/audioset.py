@@ -90,7 +90,8 @@ class Ontology:
 
 
 def _build_ontology(nodes, source):
-    if not isinstance(nodes, list) or not all(isinstance(n, dict) and {"id", "name", "child_ids"} <= set(n) for n in nodes):
+    required = {"id", "name", "child_ids"}
+    if not isinstance(nodes, list) or not all(isinstance(node, dict) and required <= set(node) for node in nodes):
         raise ValueError(
             f"{source} is not an AudioSet ontology: expected a JSON list of classes with "
             "'id', 'name' and 'child_ids'."
@@ -114,7 +115,9 @@ def _build_ontology(nodes, source):
                 queue.append(child)
     unreachable = sorted(set(names) - set(levels))
     if unreachable:
-        raise ValueError(f"{source}: {len(unreachable)} class(es) are not reachable from a root, e.g. {unreachable[:5]}.")
+        raise ValueError(
+            f"{source}: {len(unreachable)} class(es) are not reachable from a root, e.g. {unreachable[:5]}."
+        )
     return Ontology(
         names=types.MappingProxyType(names),
         children=types.MappingProxyType(children),
@@ -293,7 +296,7 @@ def read_segments_csv(path=None):
                 segment = Segment(ytid, float(start), float(end), tuple(m for m in labels.split(",") if m))
             except ValueError:
                 raise ValueError(
-                    f"{path}: malformed segment row {row!r}; expected YTID, start_seconds, end_seconds, \"mid1,mid2\"."
+                    f'{path}: malformed segment row {row!r}; expected YTID, start_seconds, end_seconds, "mid1,mid2".'
                 ) from None
             if not segment.labels:
                 raise ValueError(f"{path}: segment {segment.ytid!r} has no labels.")

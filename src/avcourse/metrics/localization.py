@@ -75,8 +75,10 @@ def _boxes_mask(boxes, size, image_size, name):
     if image_size is None:
         image_width, image_height = 1.0, 1.0
     else:
-        if not isinstance(image_size, (tuple, list)) or len(image_size) != 2 or not all(
-            np.isscalar(v) and v > 0 for v in image_size
+        if (
+            not isinstance(image_size, (tuple, list))
+            or len(image_size) != 2
+            or not all(np.isscalar(v) and v > 0 for v in image_size)
         ):
             raise ValueError(
                 f"`image_size` must be a (width, height) pair of positive numbers or None; received {image_size!r}."
@@ -143,8 +145,7 @@ def consensus_map(annotator_boxes, size=224, image_size=None):
             f"received {annotator_boxes!r}."
         )
     votes = sum(
-        _boxes_mask(boxes, size, image_size, f"annotator_boxes[{index}]")
-        for index, boxes in enumerate(annotator_boxes)
+        _boxes_mask(boxes, size, image_size, f"annotator_boxes[{index}]") for index, boxes in enumerate(annotator_boxes)
     )
     return np.minimum(votes / 2.0, 1.0).astype(np.float32)
 
@@ -212,9 +213,7 @@ def ciou(heatmap, gt_map, threshold=None):
             "Resize it first with resize_heatmap(heatmap, gt_map.shape)."
         )
     if gt_map.min() < 0 or gt_map.max() > 1:
-        raise ValueError(
-            f"`gt_map` must have values in [0, 1]; received values in [{gt_map.min()}, {gt_map.max()}]."
-        )
+        raise ValueError(f"`gt_map` must have values in [0, 1]; received values in [{gt_map.min()}, {gt_map.max()}].")
     if not gt_map.any():
         raise ValueError("`gt_map` is all zeros (empty ground truth); cIoU is undefined without a target.")
     scores = normalize_heatmap(heatmap)
