@@ -1,0 +1,223 @@
+"""CAVL's two-stream audio-visual clustering model (Hu et al. 2020, §3.1).
+
+Each modality's trunk gives a feature map that is reshaped to ``N`` vectors,
+projected by ``Dense(embedding_dim)`` and clustered by :class:`SoftKMeans` into
+``k_a`` audio centres and ``k_v = k_a + 1`` visual centres (the extra visual
+centre absorbs the background). :class:`AlignmentDistance` scores how well the
+two sets of centres align (Eq 4), and the contrastive loss (Eq 5) pulls
+matched clips together and pushes mismatched ones apart by a margin.
+
+Training goes through ``model.fit``: ``compute_loss`` draws the mismatched
+pairs inside the batch (sample ``i``'s picture with sample ``i+1``'s sound, so
+the trunks run once per batch) and ``compute_metrics`` reports the match
+accuracy: a pair is called "same clip" when its distance is below
+``margin / 2``.
+
+Taught in: tutorials/02_audio_visual_alignment.ipynb
+"""
+
+import keras
+import numpy as np
+from keras import ops
+
+from avcourse._api import register
+from avcourse.layers import AlignmentDistance, SoftKMeans
+from avcourse.losses import contrastive_loss
+from avcourse.models.backbones import TRUNK_CONFIGS, conv_trunk
+
+
+@register
+class CAVLModel(keras.Model):
+    """Audio-visual soft clustering with alignment, trained contrastively.
+
+    Args:
+        audio_trunk: trunk config name for the audio stream (``"vggish"`` for
+            the paper, 512 x 432 x 1 → 64 x 54 x 512; ``"small_audio"``).
+        visual_trunk: trunk config name for the visual stream (``"vgg16"``,
+            256 x 256 x 3 → 16 x 16 x 512; ``"small_visual"``).
+        audio_shape: (bins, frames, 1) input shape; default the trunk's.
+        image_shape: (height, width, 3) input shape; default the trunk's.
+        num_audio_clusters: ``k_a``, the number of sound sources the stage expects.
+        num_visual_clusters: ``k_v``; default ``k_a + 1`` (one background centre).
+        embedding_dim: width of the per-modality ``Dense`` projection (512 in the paper).
+        stiffness: β of the soft k-means (30 in the authors' code).
+        iterations: unrolled soft k-means iterations.
+        margin: contrastive margin; pairs closer than ``margin / 2`` count as matches.
+        reduction: ``"sum"`` (Eq 4) or ``"l2"`` (the authors' simplified code).
+        audio_weights: optional ``.weights.h5`` path for the audio trunk.
+        visual_weights: optional ``.weights.h5`` path for the visual trunk.
+
+    Call arguments:
+        inputs: dict with ``"image"`` (B, H, W, 3) and ``"audio"`` (B, bins, frames, 1);
+            other keys are ignored.
+
+    Returns:
+        dict with ``distance`` (B,), ``aligned_index`` (B, k_a), ``audio_centers``
+        (B, k_a, D), ``visual_centers`` (B, k_v, D), ``audio_assignments``
+        (B, N_a, k_a) and ``visual_assignments`` (B, N_v, k_v).
+
+    Example:
+    >>> model = CAVLModel("small_audio", "small_visual", audio_shape=(32, 22, 1),
+    ...                   image_shape=(32, 32, 3), embedding_dim=16)
+    >>> out = model({"image": np.zeros((2, 32, 32, 3)), "audio": np.zeros((2, 32, 22, 1))})
+    >>> tuple(out["visual_assignments"].shape)
+    (2, 16, 2)
+
+    References:
+        - Hu, Qian, Li, Wang, Dou, "Curriculum Audiovisual Learning",
+          arXiv:2001.09414, 2020, §3.1, Eq 2-5.
+    """
+
+    def __init__(
+        self,
+        audio_trunk="vggish",
+        visual_trunk="vgg16",
+        audio_shape=None,
+        image_shape=None,
+        num_audio_clusters=1,
+        num_visual_clusters=None,
+        embedding_dim=512,
+        stiffness=30.0,
+        iterations=4,
+        margin=1.0,
+        reduction="sum",
+        audio_weights=None,
+        visual_weights=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        for name, value in (("audio_trunk", audio_trunk), ("visual_trunk", visual_trunk)):
+            if value not in TRUNK_CONFIGS:
+                raise ValueError(f"`{name}` must be one of {sorted(TRUNK_CONFIGS)}; received {value!r}.")
+        if not margin > 0:
+            raise ValueError(f"`margin` must be > 0; received {margin!r}.")
+        self.audio_trunk_config = audio_trunk
+        self.visual_trunk_config = visual_trunk
+        self.audio_shape = tuple(audio_shape or TRUNK_CONFIGS[audio_trunk][2])
+        self.image_shape = tuple(image_shape or TRUNK_CONFIGS[visual_trunk][2])
+        self.embedding_dim = embedding_dim
+        self.stiffness = stiffness
+        self.iterations = iterations
+        self.margin = margin
+        self.reduction = reduction
+        self.audio_trunk = conv_trunk(audio_trunk, self.audio_shape, audio_weights, name="audio_trunk")
+        self.visual_trunk = conv_trunk(visual_trunk, self.image_shape, visual_weights, name="visual_trunk")
+        self.audio_projection = keras.layers.Dense(embedding_dim, name="audio_projection")
+        self.visual_projection = keras.layers.Dense(embedding_dim, name="visual_projection")
+        self.alignment = AlignmentDistance(reduction=reduction, name="alignment")
+        self.match_accuracy = keras.metrics.BinaryAccuracy(name="match_accuracy")
+        if isinstance(num_audio_clusters, bool) or not isinstance(num_audio_clusters, int) or num_audio_clusters < 1:
+            raise ValueError(f"`num_audio_clusters` must be an integer >= 1; received {num_audio_clusters!r}.")
+        self.num_audio_clusters = num_audio_clusters
+        self.num_visual_clusters = num_audio_clusters + 1 if num_visual_clusters is None else num_visual_clusters
+        kmeans = dict(stiffness=stiffness, iterations=iterations)
+        self.audio_kmeans = SoftKMeans(self.num_audio_clusters, name="audio_kmeans", **kmeans)
+        self.visual_kmeans = SoftKMeans(self.num_visual_clusters, name="visual_kmeans", **kmeans)
+
+    def with_num_clusters(self, num_audio_clusters, num_visual_clusters=None):
+        """A copy of this model, weights included, clustering into other numbers of centres.
+
+        The soft k-means layers hold no weights, so a model trained with
+        ``k_a = 1`` warm-starts a curriculum stage with ``k_a = 2`` (and
+        ``k_v = 3``) exactly: every trunk and projection weight is carried over.
+        """
+        config = {**self.get_config(), "num_audio_clusters": num_audio_clusters, "num_visual_clusters": num_visual_clusters}
+        model = type(self).from_config(config)
+        model(self._dummy_inputs())
+        if not self.built:
+            self(self._dummy_inputs())
+        model.set_weights(self.get_weights())
+        return model
+
+    def _dummy_inputs(self):
+        return {"image": np.zeros((1,) + self.image_shape, "float32"), "audio": np.zeros((1,) + self.audio_shape, "float32")}
+
+    @property
+    def visual_map_shape(self):
+        """(h, w) of the visual feature map, the resolution of localization heatmaps."""
+        return tuple(self.visual_trunk.output.shape[1:3])
+
+    def _embed(self, trunk, projection, x):
+        features = trunk(x)
+        batch = ops.shape(features)[0]
+        height, width, channels = features.shape[1], features.shape[2], features.shape[3]
+        return projection(ops.reshape(features, (batch, height * width, channels)))
+
+    def call(self, inputs, training=False):
+        audio_features = self._embed(self.audio_trunk, self.audio_projection, inputs["audio"])
+        visual_features = self._embed(self.visual_trunk, self.visual_projection, inputs["image"])
+        audio_centers, audio_assignments = self.audio_kmeans(audio_features)
+        visual_centers, visual_assignments = self.visual_kmeans(visual_features)
+        distance, aligned_index = self.alignment([audio_centers, visual_centers])
+        return {
+            "distance": distance,
+            "aligned_index": aligned_index,
+            "audio_centers": audio_centers,
+            "visual_centers": visual_centers,
+            "audio_assignments": audio_assignments,
+            "visual_assignments": visual_assignments,
+        }
+
+    def pair_distances(self, outputs):
+        """Distances of the batch's matched pairs and of its in-batch mismatched pairs.
+
+        Mismatched pair ``i`` is picture ``i`` with the sound of sample
+        ``i + 1`` (cyclically): a different clip, without re-running a trunk.
+
+        Returns:
+            ``(distance (2B,), is_match (2B,))``.
+        """
+        shifted_audio = ops.roll(outputs["audio_centers"], shift=1, axis=0)
+        mismatched, _ = self.alignment([shifted_audio, outputs["visual_centers"]])
+        distance = ops.concatenate([outputs["distance"], mismatched], axis=0)
+        is_match = ops.concatenate([ops.ones_like(mismatched), ops.zeros_like(mismatched)], axis=0)
+        return distance, is_match
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        distance, is_match = self.pair_distances(y_pred)
+        return contrastive_loss(distance, is_match, self.margin)
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        distance, is_match = self.pair_distances(y_pred)
+        self.match_accuracy.update_state(is_match, ops.cast(distance < self.margin / 2, "float32"))
+        return self.get_metrics_result()
+
+    def localization_maps(self, inputs, *, aligned=True):
+        """Localization heatmaps (B, h, w) on the visual feature grid (Eq 7).
+
+        For every audio centre take the visual centre it aligned with, and
+        combine their assignment columns with a pixel-wise max (one sounding
+        object per audio centre). With ``aligned=False`` (the "unaligned
+        centre" ablation) take instead the visual centre farthest from every
+        audio centre, the one the alignment treats as background.
+
+        Returns:
+            numpy array (B, h, w) with values in [0, 1].
+        """
+        outputs = self(inputs, training=False)
+        assignments = ops.convert_to_numpy(outputs["visual_assignments"])
+        if aligned:
+            chosen = ops.convert_to_numpy(outputs["aligned_index"])
+        else:
+            audio = ops.convert_to_numpy(outputs["audio_centers"])
+            visual = ops.convert_to_numpy(outputs["visual_centers"])
+            gaps = np.linalg.norm(audio[:, :, None, :] - visual[:, None, :, :], axis=-1).min(axis=1)
+            chosen = gaps.argmax(axis=1)[:, None]
+        columns = np.take_along_axis(assignments, chosen[:, None, :].astype(int), axis=2)
+        return columns.max(axis=2).reshape((len(assignments),) + self.visual_map_shape)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "audio_trunk": self.audio_trunk_config,
+            "visual_trunk": self.visual_trunk_config,
+            "audio_shape": self.audio_shape,
+            "image_shape": self.image_shape,
+            "num_audio_clusters": self.num_audio_clusters,
+            "num_visual_clusters": self.num_visual_clusters,
+            "embedding_dim": self.embedding_dim,
+            "stiffness": self.stiffness,
+            "iterations": self.iterations,
+            "margin": self.margin,
+            "reduction": self.reduction,
+        }

@@ -1,0 +1,41 @@
+"""Trunk shapes: the paper configs build with the stated feature-map shapes."""
+
+import pytest
+
+from avcourse.models import audio_trunk, conv_trunk, visual_trunk
+
+
+def test_paper_audio_trunk_maps_512x432_to_64x54x512():
+    trunk = audio_trunk("vggish")
+    assert tuple(trunk.input.shape) == (None, 512, 432, 1)
+    assert tuple(trunk.output.shape) == (None, 64, 54, 512)
+    assert [layer.filters for layer in trunk.layers if hasattr(layer, "filters")] == [64, 128, 256, 256, 512, 512]
+
+
+def test_paper_visual_trunk_maps_256x256_to_16x16x512():
+    trunk = visual_trunk("vgg16")
+    assert tuple(trunk.output.shape) == (None, 16, 16, 512)
+    assert sum(1 for layer in trunk.layers if hasattr(layer, "filters")) == 13  # VGG16's 13 convolutions
+
+
+def test_small_trunks_and_weights_round_trip(tmp_path):
+    trunk = conv_trunk("small_audio", (32, 22, 1))
+    assert tuple(trunk.output.shape) == (None, 8, 5, 64)
+    path = tmp_path / "audio.weights.h5"
+    trunk.save_weights(path)
+    reloaded = conv_trunk("small_audio", (32, 22, 1), weights=path)
+    for a, b in zip(trunk.get_weights(), reloaded.get_weights()):
+        assert (a == b).all()
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"config": "resnet"}, "`config` must be one of"),
+        ({"config": "small_visual", "input_shape": (4, 4, 3)}, "must be at least 8 x 8"),
+        ({"config": "small_visual", "input_shape": (64, 64)}, "`input_shape` must be \\(height, width, channels\\)"),
+    ],
+)
+def test_trunk_rejects_bad_configs(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        conv_trunk(**kwargs)
