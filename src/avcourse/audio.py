@@ -8,7 +8,8 @@ applied to the mixture magnitude, whose phase is reused for the inverse STFT.
 
 The spectral functions use ``keras.ops`` and accept numpy arrays or backend
 tensors, batched over any leading axes, so the same code runs inside a model,
-in a ``tf.data`` map (TensorFlow backend) and in a notebook.
+in a ``tf.data`` map (TensorFlow backend) and in a notebook. Numpy inputs give
+numpy outputs; any backend tensor among the inputs gives backend tensors.
 ``tensorflow-io`` is not used: soundfile/librosa decode audio files and PyAV
 decodes anything else (video containers, mp3, m4a).
 
@@ -81,6 +82,25 @@ class AudioConfig:
     def num_frames(self):
         """STFT frames of one clip (centred STFT)."""
         return 1 + self.num_samples // self.hop_length
+
+
+def _numpy_for_numpy(function):
+    """Return numpy arrays when no argument is a backend tensor.
+
+    In a notebook, numpy in gives numpy out; inside a model or a ``tf.data``
+    map, tensors in give tensors out (and stay differentiable).
+    """
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        import keras
+
+        result = function(*args, **kwargs)
+        if any(keras.ops.is_tensor(value) for value in (*args, *kwargs.values())):
+            return result
+        return keras.tree.map_structure(keras.ops.convert_to_numpy, result)
+
+    return wrapper
 
 
 def _config(config):
@@ -237,6 +257,7 @@ def _check_waveform(waveform, config):
     return waveform
 
 
+@_numpy_for_numpy
 def stft(waveform, config=None):
     """Centred Hann-window STFT, batched over leading axes.
 
@@ -261,6 +282,7 @@ def stft(waveform, config=None):
     return keras.ops.swapaxes(real, -1, -2), keras.ops.swapaxes(imag, -1, -2)
 
 
+@_numpy_for_numpy
 def magnitude(real, imag):
     """|S| from ``(real, imag)``."""
     import keras
@@ -268,11 +290,13 @@ def magnitude(real, imag):
     return keras.ops.sqrt(keras.ops.square(real) + keras.ops.square(imag))
 
 
+@_numpy_for_numpy
 def spectrogram(waveform, config=None):
     """Magnitude spectrogram |S| (..., 512, frames) of a waveform."""
     return magnitude(*stft(waveform, config))
 
 
+@_numpy_for_numpy
 def istft(real, imag, config=None, length=None):
     """Inverse of :func:`stft`: (..., num_bins, frames) real/imag parts → (..., samples).
 
@@ -413,6 +437,7 @@ def _apply_along_frequency(matrix, spectrogram, name):
     return keras.ops.einsum("wf,...ft->...wt", keras.ops.convert_to_tensor(matrix), spectrogram)
 
 
+@_numpy_for_numpy
 def log_freq_warp(spectrogram, config=None):
     """Warp (..., 512, frames) to (..., 256, frames) log-frequency rows."""
     config = _config(config)
@@ -421,6 +446,7 @@ def log_freq_warp(spectrogram, config=None):
     return _apply_along_frequency(warp_matrix(config.num_bins, config.num_warped_bins), spectrogram, "spectrogram")
 
 
+@_numpy_for_numpy
 def log_freq_unwarp(warped, config=None):
     """Unwarp (..., 256, frames) back to (..., 512, frames) linear-frequency bins."""
     config = _config(config)
@@ -429,6 +455,7 @@ def log_freq_unwarp(warped, config=None):
     return _apply_along_frequency(unwarp_matrix(config.num_bins, config.num_warped_bins), warped, "warped")
 
 
+@_numpy_for_numpy
 def log1p_magnitude(waveform, config=None, *, warp=True):
     """The network input: ``log1p(|S|)``, on the log-frequency grid if ``warp``.
 
@@ -449,6 +476,7 @@ def log1p_magnitude(waveform, config=None, *, warp=True):
 # --------------------------------------------------------------------------- masks
 
 
+@_numpy_for_numpy
 def ratio_mask(source_magnitude, mixture_magnitude, max_value=5.0):
     """Ratio mask ``|S_i| / |S_mix|`` clipped to [0, max_value] (CAVL Eq 8, CCoL).
 
@@ -462,6 +490,7 @@ def ratio_mask(source_magnitude, mixture_magnitude, max_value=5.0):
     return ops.where(mixture_magnitude > _MAGNITUDE_EPSILON, mask, ops.zeros_like(mask))
 
 
+@_numpy_for_numpy
 def binary_mask(source_magnitude, mixture_magnitude, threshold=0.5):
     """Binary mask ``|S_i| > threshold · |S_mix|`` as float (Sound of Pixels)."""
     import keras
@@ -470,6 +499,7 @@ def binary_mask(source_magnitude, mixture_magnitude, threshold=0.5):
     return ops.cast(ops.greater(source_magnitude, threshold * mixture_magnitude), "float32")
 
 
+@_numpy_for_numpy
 def magnitude_weight(mixture_magnitude):
     """Per-bin loss weight ``clip(log1p(|S_mix|), 1e-3, 10)`` (Sound of Pixels' option)."""
     import keras
@@ -477,6 +507,7 @@ def magnitude_weight(mixture_magnitude):
     return keras.ops.clip(keras.ops.log1p(mixture_magnitude), 1e-3, 10.0)
 
 
+@_numpy_for_numpy
 def reconstruct_from_mask(mask, mixture_waveform, config=None, *, warped=True):
     """Separated waveform from a mask: |S_mix| · mask with the mixture's phase, then ISTFT.
 

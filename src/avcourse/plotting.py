@@ -61,8 +61,12 @@ def show_mask(mask, ax=None, *, title=None, vmax=None):
     return image
 
 
-def overlay_heatmap(image, heatmap, ax=None, *, alpha=0.5, title=None):
-    """A heatmap (any size) resized to the picture and drawn over it."""
+def overlay_heatmap(image, heatmap, ax=None, *, alpha=0.5, title=None, vmin=None, vmax=None):
+    """A heatmap (any size) resized to the picture and drawn over it.
+
+    ``vmin``/``vmax`` fix the colour range (e.g. 0 and 1 for assignment maps,
+    so a weak map looks weak); by default each map is scaled to its own range.
+    """
     from PIL import Image
 
     ax = _axes(ax)
@@ -70,7 +74,7 @@ def overlay_heatmap(image, heatmap, ax=None, *, alpha=0.5, title=None):
     heatmap = np.asarray(heatmap, dtype=np.float32)
     resized = np.asarray(Image.fromarray(heatmap).resize((image.shape[1], image.shape[0]), Image.BILINEAR))
     ax.imshow(image)
-    ax.imshow(resized, cmap="jet", alpha=alpha)
+    ax.imshow(resized, cmap="jet", alpha=alpha, vmin=vmin, vmax=vmax)
     ax.set_axis_off()
     if title:
         ax.set_title(title)

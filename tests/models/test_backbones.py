@@ -39,3 +39,9 @@ def test_small_trunks_and_weights_round_trip(tmp_path):
 def test_trunk_rejects_bad_configs(kwargs, message):
     with pytest.raises(ValueError, match=message):
         conv_trunk(**kwargs)
+
+
+def test_trunks_are_named_after_their_stream():
+    assert audio_trunk("small_audio").name == "audio_trunk"
+    assert visual_trunk("small_visual").name == "visual_trunk"
+    assert conv_trunk("small_visual").name == "small_visual"

@@ -34,11 +34,17 @@ def _image(scene):
 
 def _features(waveform, config):
     """log1p warped magnitude with a trailing channel axis: (bins, frames, 1)."""
-    return np.asarray(audio.log1p_magnitude(waveform, config))[..., None].astype(np.float32)
+    return np.log1p(_warped_magnitude(waveform, config))[..., None]
 
 
 def _warped_magnitude(waveform, config):
     return np.asarray(audio.log_freq_warp(audio.spectrogram(waveform, config), config)).astype(np.float32)
+
+
+def _mixture_features(mixture, config):
+    """Network input and warped magnitude of a mixture from one STFT."""
+    magnitude = _warped_magnitude(mixture, config)
+    return np.log1p(magnitude)[..., None], magnitude
 
 
 def _source_counts(num_sources, count):
@@ -218,10 +224,11 @@ def mix_separate_dataset(
             ]
             gains = (rng.uniform(0.5, 1.5, num_mix) if random_gain else np.ones(num_mix)) / num_mix
             mixture, sources = audio.mix_sources(np.stack([s.mixture for s in scenes]), gains)
+            features, magnitude = _mixture_features(mixture, config)
             example = {
                 "images": np.stack([_image(s) for s in scenes]),
-                "mixture": _features(mixture, config),
-                "mixture_magnitude": _warped_magnitude(mixture, config),
+                "mixture": features,
+                "mixture_magnitude": magnitude,
                 "source_magnitudes": _warped_magnitude(sources, config),
                 "labels": np.array([names.index(n) for n in chosen], np.int32),
             }
@@ -293,13 +300,14 @@ def ccol_dataset(
             scene_1, crops_1, labels_1 = video(a_b_c_d[:2], seed + 2 * index)
             scene_2, crops_2, labels_2 = video(a_b_c_d[2:], seed + 2 * index + 1)
             mixture, sources = audio.mix_sources(np.stack([scene_1.mixture, scene_2.mixture]))
+            features, magnitude = _mixture_features(mixture, config)
             example = {
                 "objects": (np.stack(crops_1 + crops_2).astype(np.float32) / 255.0),
                 "sounding": np.array([1, 0, 1, 0], np.float32),
                 "labels": np.array([names.index(n) for n in labels_1 + labels_2], np.int32),
                 "audio": np.stack([_features(scene_1.mixture, config), _features(scene_2.mixture, config)]),
-                "mixture": _features(mixture, config),
-                "mixture_magnitude": _warped_magnitude(mixture, config),
+                "mixture": features,
+                "mixture_magnitude": magnitude,
                 "source_magnitudes": _warped_magnitude(sources, config),
             }
             if with_waveforms:

@@ -263,7 +263,7 @@ def make_scene(
     rng = np.random.default_rng(seed)
     chosen = list(rng.choice(pool, size=num_sources + num_silent_instruments, replace=False))
     distractors = list(rng.choice(distractor_names(), size=num_distractors, replace=num_distractors > len(distractor_names())))
-    labels = chosen + [f"distractor_{name}" for name in distractors]
+    labels = [str(name) for name in chosen] + [f"distractor_{name}" for name in distractors]
     sounding = np.array([True] * num_sources + [False] * (len(labels) - num_sources))
     order = rng.permutation(len(labels))  # sounding objects are not always drawn first
     labels = [labels[i] for i in order]

@@ -6,8 +6,8 @@
   spectrogram becomes a 64 x 54 x 512 map.
 * Visual: the VGG16 conv stack without its last max-pool: a 256 x 256 x 3
   picture becomes a 16 x 16 x 512 map.
-* ``"small"`` configs (narrow, shallow) train on a CPU in seconds; the
-  tutorials use them.
+* ``"small_audio"``/``"small_visual"`` configs (narrow, shallow, with group
+  normalisation) train on a CPU in seconds; the tutorials use them.
 
 Pretrained VGGish/VGG16 weights cannot be downloaded at run time: trunks start
 from random weights, and ``weights=path`` loads a ``.weights.h5`` file saved
@@ -18,12 +18,15 @@ Taught in: tutorials/02_audio_visual_alignment.ipynb
 
 import keras
 
-# name -> (conv filters per block, blocks followed by a 2x2 max-pool, default input shape)
+# name -> (conv filters per block, blocks followed by a 2x2 max-pool, default input shape, group norm)
+# The paper's VGG trunks have no normalisation; the small CPU trunks use group
+# normalisation (no batch statistics, so training and inference agree),
+# because they train from scratch in a few hundred steps.
 TRUNK_CONFIGS = {
-    "vggish": ([[64], [128], [256, 256], [512, 512]], 3, (512, 432, 1)),
-    "vgg16": ([[64, 64], [128, 128], [256, 256, 256], [512, 512, 512], [512, 512, 512]], 4, (256, 256, 3)),
-    "small_audio": ([[16], [32], [64]], 2, (64, 44, 1)),
-    "small_visual": ([[16], [32], [64], [64]], 3, (64, 64, 3)),
+    "vggish": ([[64], [128], [256, 256], [512, 512]], 3, (512, 432, 1), False),
+    "vgg16": ([[64, 64], [128, 128], [256, 256, 256], [512, 512, 512], [512, 512, 512]], 4, (256, 256, 3), False),
+    "small_audio": ([[16], [32], [64]], 2, (64, 44, 1), True),
+    "small_visual": ([[16], [32], [64], [64]], 3, (64, 64, 3), True),
 }
 
 
@@ -43,7 +46,7 @@ def conv_trunk(config, input_shape=None, weights=None, name=None):
     """
     if config not in TRUNK_CONFIGS:
         raise ValueError(f"`config` must be one of {sorted(TRUNK_CONFIGS)}; received {config!r}.")
-    blocks, pooled_blocks, default_shape = TRUNK_CONFIGS[config]
+    blocks, pooled_blocks, default_shape, group_norm = TRUNK_CONFIGS[config]
     input_shape = tuple(input_shape or default_shape)
     if len(input_shape) != 3:
         raise ValueError(f"`input_shape` must be (height, width, channels); received {input_shape}.")
@@ -56,7 +59,13 @@ def conv_trunk(config, input_shape=None, weights=None, name=None):
     x = inputs
     for block, filters in enumerate(blocks, start=1):
         for index, width in enumerate(filters, start=1):
-            x = keras.layers.Conv2D(width, 3, padding="same", activation="relu", name=f"block{block}_conv{index}")(x)
+            conv_name = f"block{block}_conv{index}"
+            if group_norm:
+                x = keras.layers.Conv2D(width, 3, padding="same", use_bias=False, name=conv_name)(x)
+                x = keras.layers.GroupNormalization(groups=min(8, width), name=f"{conv_name}_gn")(x)
+                x = keras.layers.ReLU(name=f"{conv_name}_relu")(x)
+            else:
+                x = keras.layers.Conv2D(width, 3, padding="same", activation="relu", name=conv_name)(x)
         if block <= pooled_blocks:
             x = keras.layers.MaxPooling2D(2, name=f"block{block}_pool")(x)
     model = keras.Model(inputs, x, name=name or config)
