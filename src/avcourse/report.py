@@ -23,7 +23,7 @@ th { background: #eee; } figure { display: inline-block; margin: 0.5em; } img { 
 class HtmlReport:
     """Collects report sections and writes them as one HTML file.
 
-    Example:
+    Examples:
         >>> report = HtmlReport("avcourse demo")
         >>> report.heading("Scenes")
         >>> report.table(["scene", "sources"], [[0, 2]])

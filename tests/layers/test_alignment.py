@@ -102,13 +102,13 @@ def test_aligned_assignment():
 
 def test_localization_pipeline_shapes():
     rng = np.random.default_rng(2)
-    audio_features = rng.normal(size=(2, 24, 8)).astype("float32")
-    visual_features = rng.normal(size=(2, 16, 8)).astype("float32")  # a 4x4 map
+    audio_features = rng.normal(size=(2, 50, 8)).astype("float32")
+    visual_features = rng.normal(size=(2, 50, 8)).astype("float32")  # a 5x10 map
     audio_centers, _ = SoftKMeans(1)(audio_features)
     visual_centers, visual_assignments = SoftKMeans(2)(visual_features)
     _, index = AlignmentDistance()([audio_centers, visual_centers])
-    heatmap = ops.reshape(aligned_assignment(visual_assignments, index), (2, 4, 4))
-    assert tuple(heatmap.shape) == (2, 4, 4)
+    heatmap = ops.reshape(aligned_assignment(visual_assignments, index), (2, 5, 10))
+    assert tuple(heatmap.shape) == (2, 5, 10)
     values = ops.convert_to_numpy(heatmap)
     assert np.all((values >= 0) & (values <= 1 + 1e-6))
 
@@ -118,7 +118,8 @@ def test_bad_inputs():
         AlignmentDistance("mean")
     with pytest.raises(ValueError, match="expects a list of two inputs"):
         AlignmentDistance()(AUDIO)
-    with pytest.raises(ValueError, match=r"`audio_centers` of AlignmentDistance must have rank 3 \(batch, k, C\); received rank 2"):
+    message = r"`audio_centers` of AlignmentDistance must have rank 3 \(batch, k, C\); received rank 2"
+    with pytest.raises(ValueError, match=message):
         AlignmentDistance()([AUDIO[0], VISUAL])
     with pytest.raises(ValueError, match="`visual_centers` of AlignmentDistance must have rank 3"):
         AlignmentDistance()([AUDIO, VISUAL[..., None]])

@@ -68,18 +68,28 @@ def test_matches_numpy_em(k, iterations, beta, init):
     np.testing.assert_allclose(ops.convert_to_numpy(centers), ref_centers, atol=1e-5)
 
 
-def test_strided_init_indices():
+@pytest.mark.parametrize(
+    "init, expected",
+    [
+        # Strided: c = x_0, x_16, x_32 (stride 50 // 3 = 16), at 0, 160, 320.
+        ("strided", {0: 0, 7: 0, 9: 1, 16: 1, 23: 1, 25: 2, 32: 2, 49: 2}),
+        # First: c = x_0, x_1, x_2, at 0, 10, 20.
+        ("first", {0: 0, 1: 1, 2: 2, 9: 2, 49: 2}),
+    ],
+)
+def test_init(init, expected):
     # With one iteration and a huge stiffness every point goes to its nearest
-    # initial centre; distinct points at 0, 10, 20, … make the init visible.
-    x = (np.arange(12, dtype="float32")[None, :, None] * 10.0).repeat(2, axis=2)
-    centers, assignments = SoftKMeans(3, stiffness=1e4, iterations=1)(x)
-    # Strided init: x_0, x_4, x_8 (stride 12 // 3 = 4).
+    # initial centre; points at 0, 10, 20, … (shape shared with the tests
+    # above, so JAX reuses their compiled ops) make the initial centres visible.
+    x = np.zeros((2, 50, 8), dtype="float32")
+    x[:, :, 0] = np.arange(50) * 10.0
+    _, assignments = SoftKMeans(3, stiffness=1e4, iterations=1, init=init)(x)
     hard = ops.convert_to_numpy(assignments)[0].argmax(-1)
-    np.testing.assert_array_equal(hard, [0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 2])
+    assert {i: int(hard[i]) for i in expected} == expected
 
 
 def test_assignments_rows_sum_to_one_and_are_the_last_e_step():
-    x = np.random.default_rng(1).normal(size=(3, 40, 6)).astype("float32")
+    x = np.random.default_rng(1).normal(size=(2, 50, 8)).astype("float32")
     centers, assignments = SoftKMeans(3, stiffness=5.0, iterations=3)(x)
     w = ops.convert_to_numpy(assignments).astype(np.float64)
     np.testing.assert_allclose(w.sum(-1), 1.0, atol=1e-5)
@@ -112,15 +122,21 @@ def test_layer_helper():
             np.concatenate([np.zeros((2, 10, 4)), np.full((2, 10, 4), 5.0)], axis=1).astype("float32"),
             {"num_clusters": 5},
         ),
-        ("emptied_cluster", empty_cluster_data().repeat(2, axis=0).repeat(2, axis=2), {"num_clusters": 3, "stiffness": 1e4}),
-        ("huge_stiffness", np.random.default_rng(3).normal(size=(2, 20, 4)).astype("float32"), {"num_clusters": 3, "stiffness": 1e4}),
+        (
+            "emptied_cluster",
+            empty_cluster_data().repeat(2, axis=0).repeat(2, axis=2),
+            {"num_clusters": 3, "stiffness": 1e4},
+        ),
+        (
+            "huge_stiffness",
+            np.random.default_rng(3).normal(size=(2, 20, 4)).astype("float32"),
+            {"num_clusters": 3, "stiffness": 1e4},
+        ),
     ],
 )
 def test_finite_at_degenerate_inputs(name, x, kwargs):
+    # A finite objective means finite centres and assignments too.
     layer = SoftKMeans(**kwargs)
-    centers, assignments = layer(x)
-    assert np.all(np.isfinite(ops.convert_to_numpy(centers))), name
-    assert np.all(np.isfinite(ops.convert_to_numpy(assignments))), name
 
     def objective(inputs):
         c, w = layer(inputs)
@@ -129,14 +145,16 @@ def test_finite_at_degenerate_inputs(name, x, kwargs):
     value, (grad,) = compute_gradients(objective, x)
     assert np.isfinite(value), name
     assert np.all(np.isfinite(grad)), name
-    # One training step through the helper (finite loss and weights).
-    batch, n, channels = x.shape
-    k = kwargs["num_clusters"]
-    run_layer_test(SoftKMeans, kwargs, x, ((batch, k, channels), (batch, n, k)), run_symbolic=False, run_saving=False)
+
+
+def test_training_step_at_identical_points():
+    # One fit step through the helper: d = 0 everywhere, finite loss and weights.
+    x = np.full((2, 20, 4), 0.7, dtype="float32")
+    run_layer_test(SoftKMeans, {"num_clusters": 3}, x, ((2, 3, 4), (2, 20, 3)), run_symbolic=False, run_saving=False)
 
 
 def test_identical_points_stay_put():
-    x = np.full((1, 10, 3), 2.5, dtype="float32")
+    x = np.full((2, 50, 8), 2.5, dtype="float32")
     centers, assignments = SoftKMeans(2)(x)
     np.testing.assert_allclose(ops.convert_to_numpy(centers), 2.5, atol=1e-5)
     np.testing.assert_allclose(ops.convert_to_numpy(assignments), 0.5, atol=1e-6)
@@ -179,7 +197,7 @@ def test_config_keeps_raw_arguments():
         ({"num_clusters": 2, "iterations": 0}, "`iterations` must be an integer >= 1; received 0"),
         ({"num_clusters": 2, "stiffness": 0.0}, "`stiffness` must be a number > 0; received 0.0"),
         ({"num_clusters": 2, "stiffness": -1}, "`stiffness` must be a number > 0; received -1"),
-        ({"num_clusters": 2, "init": "random"}, "`init` must be one of ('strided', 'first'); received 'random'"),
+        ({"num_clusters": 2, "init": "random"}, "`init` must be one of ('strided', 'first', 'farthest'); received 'random'"),
         ({"num_clusters": 2, "epsilon": 0}, "`epsilon` must be a number > 0; received 0"),
     ],
 )
@@ -201,3 +219,28 @@ def test_fewer_points_than_clusters():
         SoftKMeans(4)(np.zeros((2, 3, 5), dtype="float32"))
     with pytest.raises(ValueError, match="received N=3"):
         SoftKMeans(4)(keras.Input(shape=(3, 5)))
+
+
+def _numpy_farthest_seeds(x, k):
+    """Farthest-point seeding written out: c_0 = x_0, then the point farthest from all chosen seeds."""
+    seeds = [0]
+    for _ in range(1, k):
+        gaps = np.min([np.linalg.norm(x - x[s], axis=1) for s in seeds], axis=0)
+        seeds.append(int(np.argmax(gaps)))
+    return x[seeds]
+
+
+def test_farthest_init_seeds_the_outlying_cluster():
+    rng = np.random.default_rng(4)
+    background = rng.normal(0.0, 0.05, size=(30, 3))
+    background[0] = 0.0  # x_0 is background, as the top-left corner of a picture is
+    obj = rng.normal(5.0, 0.05, size=(6, 3))
+    x = np.concatenate([background, obj])[None].astype("float32")
+    seeds = _numpy_farthest_seeds(x[0].astype("float64"), 2)
+    assert np.all(seeds[1] > 4.0)  # the second seed is an object vector
+    centers, assignments = SoftKMeans(2, stiffness=30.0, iterations=1, init="farthest")(x)
+    centers = keras.ops.convert_to_numpy(centers)[0]
+    np.testing.assert_allclose(sorted(centers[:, 0]), [background[:, 0].mean(), obj[:, 0].mean()], atol=1e-4)
+    # strided seeds x_0 and x_18 are both background: the object shares a cluster with background points
+    strided, _ = SoftKMeans(2, stiffness=30.0, iterations=1, init="strided")(x)
+    assert keras.ops.convert_to_numpy(strided)[0, :, 0].max() < 4.0

@@ -73,13 +73,13 @@ class AlignmentDistance(keras.layers.Layer):
         ``int32``, the index of the visual centre nearest to each audio centre
         (not differentiable).
 
-    Example:
-    >>> import numpy as np
-    >>> audio = np.array([[[0.0, 0.0], [3.0, 4.0]]], dtype="float32")
-    >>> visual = np.array([[[0.0, 0.0], [3.0, 0.0], [10.0, 10.0]]], dtype="float32")
-    >>> distance, index = AlignmentDistance()([audio, visual])
-    >>> float(distance[0]), [int(i) for i in index[0]]
-    (4.0, [0, 1])
+    Examples:
+        >>> import numpy as np
+        >>> audio = np.array([[[0.0, 0.0], [3.0, 4.0]]], dtype="float32")
+        >>> visual = np.array([[[0.0, 0.0], [3.0, 0.0], [10.0, 10.0]]], dtype="float32")
+        >>> distance, index = AlignmentDistance()([audio, visual])
+        >>> float(distance[0]), [int(i) for i in index[0]]
+        (4.0, [0, 1])
 
     References:
         - Hu, Wang, Xiong, Wang, Nie and Dou, "Curriculum Audiovisual Learning",
@@ -173,11 +173,11 @@ def aligned_assignment(assignments_v, aligned_index, audio_center=0):
         Float tensor ``(batch, N)``, differentiable with respect to
         ``assignments_v``.
 
-    Example:
-    >>> import numpy as np
-    >>> w = np.array([[[0.9, 0.1], [0.2, 0.8], [0.5, 0.5]]], dtype="float32")
-    >>> [round(float(v), 2) for v in aligned_assignment(w, np.array([[1]]))[0]]
-    [0.1, 0.8, 0.5]
+    Examples:
+        >>> import numpy as np
+        >>> w = np.array([[[0.9, 0.1], [0.2, 0.8], [0.5, 0.5]]], dtype="float32")
+        >>> [round(float(v), 2) for v in aligned_assignment(w, np.array([[1]]))[0]]
+        [0.1, 0.8, 0.5]
 
     References:
         - Hu et al., "Curriculum Audiovisual Learning", arXiv:2001.09414, 2020, Eq 7.

@@ -64,9 +64,9 @@ def contrastive_loss(distance, is_match, margin=1.0):
     Returns:
         Scalar float tensor.
 
-    Example:
-    >>> float(contrastive_loss([0.0, 0.5], [1.0, 0.0], margin=1.0))
-    0.0625
+    Examples:
+        >>> float(contrastive_loss([0.0, 0.5], [1.0, 0.0], margin=1.0))
+        0.0625
 
     References:
         - Hadsell, Chopra and LeCun, "Dimensionality Reduction by Learning an
@@ -97,10 +97,10 @@ class ContrastiveLoss(keras.losses.Loss):
         name: the loss's name (default ``"contrastive_loss"``).
         dtype: the loss's computation dtype (default ``None``, floatx).
 
-    Example:
-    >>> loss = ContrastiveLoss(margin=1.0)
-    >>> float(loss([1.0, 0.0], [0.0, 0.5]))
-    0.0625
+    Examples:
+        >>> loss = ContrastiveLoss(margin=1.0)
+        >>> float(loss([1.0, 0.0], [0.0, 0.5]))
+        0.0625
 
     References:
         - Hu et al., "Curriculum Audiovisual Learning", arXiv:2001.09414, 2020, Eq 5.

@@ -47,10 +47,10 @@ def poisson_nll(y_true, rate, epsilon=1e-7):
         Float tensor with the shape of ``rate``, one value per element (not
         reduced; :class:`PoissonNLL` averages it).
 
-    Example:
-    >>> import numpy as np
-    >>> round(float(poisson_nll(np.array([2.0]), np.array([2.0]))[0]), 4)
-    0.6137
+    Examples:
+        >>> import numpy as np
+        >>> round(float(poisson_nll(np.array([2.0]), np.array([2.0]))[0]), 4)
+        0.6137
 
     References:
         - Hu et al., "Curriculum Audiovisual Learning", arXiv:2001.09414, 2020, Eq 6.
@@ -78,9 +78,9 @@ class PoissonNLL(keras.losses.Loss):
         name: the loss's name (default ``"poisson_nll"``).
         dtype: the loss's computation dtype (default ``None``, floatx).
 
-    Example:
-    >>> round(float(PoissonNLL()([2.0], [2.0])), 4)
-    0.6137
+    Examples:
+        >>> round(float(PoissonNLL()([2.0], [2.0])), 4)
+        0.6137
 
     References:
         - Hu et al., "Curriculum Audiovisual Learning", arXiv:2001.09414, 2020, Eq 6.
@@ -116,10 +116,10 @@ def poisson_mode(rate, max_count=10):
     Returns:
         int32 tensor with the shape of ``rate``.
 
-    Example:
-    >>> import numpy as np
-    >>> [int(c) for c in poisson_mode(np.array([0.3, 1.5, 2.7, 40.0]), max_count=10)]
-    [0, 1, 2, 10]
+    Examples:
+        >>> import numpy as np
+        >>> [int(c) for c in poisson_mode(np.array([0.3, 1.5, 2.7, 40.0]), max_count=10)]
+        [0, 1, 2, 10]
 
     References:
         - Hu et al., "Curriculum Audiovisual Learning", arXiv:2001.09414, 2020, §3.2 (counting).

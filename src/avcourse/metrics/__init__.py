@@ -1,4 +1,4 @@
-"""Metrics: sound localization (cIoU, AUC) and its ground-truth maps.
+"""Metrics: sound localization (cIoU, AUC) and its ground-truth maps; source counting.
 
 The functions are numpy-only, so evaluating never starts TensorFlow.
 """
@@ -26,3 +26,8 @@ __all__ = [
     "union_map",
     "whole_image_heatmap",
 ]
+
+# Counting (CAVL Table 2): accuracy, MAE and confusion matrix of source counts.
+from avcourse.metrics.counting import count_accuracy, count_confusion, count_mae  # noqa: E402
+
+__all__ += ["count_accuracy", "count_confusion", "count_mae"]

@@ -42,6 +42,9 @@ class CAVLModel(keras.Model):
         embedding_dim: width of the per-modality ``Dense`` projection (512 in the paper).
         stiffness: β of the soft k-means (30 in the authors' code).
         iterations: unrolled soft k-means iterations.
+        init: soft k-means seeding, ``"strided"`` (the authors' code) or
+            ``"farthest"`` (farthest-point seeding; the small from-scratch
+            configs of the tutorials need it, see :class:`SoftKMeans`).
         margin: contrastive margin; pairs closer than ``margin / 2`` count as matches.
         reduction: ``"sum"`` (Eq 4) or ``"l2"`` (the authors' simplified code).
         audio_weights: optional ``.weights.h5`` path for the audio trunk.
@@ -56,7 +59,7 @@ class CAVLModel(keras.Model):
         (B, k_a, D), ``visual_centers`` (B, k_v, D), ``audio_assignments``
         (B, N_a, k_a) and ``visual_assignments`` (B, N_v, k_v).
 
-    Example:
+    Examples:
     >>> model = CAVLModel("small_audio", "small_visual", audio_shape=(32, 22, 1),
     ...                   image_shape=(32, 32, 3), embedding_dim=16)
     >>> out = model({"image": np.zeros((2, 32, 32, 3)), "audio": np.zeros((2, 32, 22, 1))})
@@ -64,7 +67,7 @@ class CAVLModel(keras.Model):
     (2, 16, 2)
 
     References:
-        - Hu, Qian, Li, Wang, Dou, "Curriculum Audiovisual Learning",
+        - Hu, Wang, Xiong, Wang, Nie and Dou, "Curriculum Audiovisual Learning",
           arXiv:2001.09414, 2020, §3.1, Eq 2-5.
     """
 
@@ -79,6 +82,7 @@ class CAVLModel(keras.Model):
         embedding_dim=512,
         stiffness=30.0,
         iterations=4,
+        init="strided",
         margin=1.0,
         reduction="sum",
         audio_weights=None,
@@ -98,6 +102,7 @@ class CAVLModel(keras.Model):
         self.embedding_dim = embedding_dim
         self.stiffness = stiffness
         self.iterations = iterations
+        self.init = init
         self.margin = margin
         self.reduction = reduction
         self.audio_trunk = conv_trunk(audio_trunk, self.audio_shape, audio_weights, name="audio_trunk")
@@ -110,7 +115,7 @@ class CAVLModel(keras.Model):
             raise ValueError(f"`num_audio_clusters` must be an integer >= 1; received {num_audio_clusters!r}.")
         self.num_audio_clusters = num_audio_clusters
         self.num_visual_clusters = num_audio_clusters + 1 if num_visual_clusters is None else num_visual_clusters
-        kmeans = dict(stiffness=stiffness, iterations=iterations)
+        kmeans = dict(stiffness=stiffness, iterations=iterations, init=init)
         self.audio_kmeans = SoftKMeans(self.num_audio_clusters, name="audio_kmeans", **kmeans)
         self.visual_kmeans = SoftKMeans(self.num_visual_clusters, name="visual_kmeans", **kmeans)
 
@@ -218,6 +223,7 @@ class CAVLModel(keras.Model):
             "embedding_dim": self.embedding_dim,
             "stiffness": self.stiffness,
             "iterations": self.iterations,
+            "init": self.init,
             "margin": self.margin,
             "reduction": self.reduction,
         }

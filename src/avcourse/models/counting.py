@@ -1,0 +1,264 @@
+"""CAVL's sound-source counter: audio trunk → Poisson rate λ (Hu et al. 2020, §3.2).
+
+How many sources are playing in a clip? The counter reads only the sound: the
+audio trunk's feature map is max-pooled over time and frequency, two ``Dense``
+layers map it to one number, and a softplus makes it a Poisson rate
+``λ > 0``. Training maximises the Poisson likelihood of the true count ``y``
+(Eq 6, ``λ − y ln λ``); the predicted count is the most likely one,
+``argmax_y P(y | λ)`` (:func:`avcourse.losses.poisson_mode`).
+
+Table 2 of the paper compares a counter whose audio trunk starts from random
+weights with one initialised from the curriculum-trained CAVL audio trunk:
+:meth:`SourceCounter.from_cavl` builds the latter.
+
+The paper's optimiser, SGD with momentum 0.9 and a learning rate of 0.01
+decayed as ``0.01 / (1 + 0.5 · epoch)``, is :func:`counting_optimizer` plus the
+callback :func:`counting_lr_schedule`.
+
+Taught in: tutorials/05_counting.ipynb
+"""
+
+import keras
+import numpy as np
+from keras import ops
+
+from avcourse._api import register
+from avcourse.losses import PoissonNLL, poisson_mode
+from avcourse.models.backbones import TRUNK_CONFIGS, conv_trunk
+
+__all__ = ["SourceCounter", "counting_learning_rate", "counting_lr_schedule", "counting_optimizer"]
+
+
+def _check_int(value, name, minimum):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"`{name}` must be an integer >= {minimum}; received {value!r}.")
+    return int(value)
+
+
+@register
+class SourceCounter(keras.Model):
+    """Counts the sound sources of a clip with a Poisson rate (CAVL §3.2, Eq 6).
+
+    Architecture: audio trunk → ``GlobalMaxPool2D`` → ``Dense(hidden_units,
+    relu)`` → ``Dense(1)`` → ``λ = softplus(z) + min_rate``. Softplus (rather
+    than ``exp``, which the paper's formulation also allows) grows linearly
+    for large ``z``, so a large logit cannot overflow the rate or blow up the
+    gradient of ``λ``; ``min_rate`` keeps ``ln λ`` finite when ``z`` is very
+    negative (softplus underflows to 0 in float32 below ``z ≈ -100``).
+
+    Training goes through ``model.fit``: unless a ``loss`` is given to
+    ``compile``, ``compute_loss`` is the Poisson negative log-likelihood
+    ``mean(λ − y ln λ)`` (:class:`avcourse.losses.PoissonNLL`), and
+    ``compute_metrics`` reports ``count_accuracy`` (predicted count ==
+    ``y``) and ``count_mae`` (``|predicted − y|``), with the predicted count
+    ``argmax_y P(y | λ)``. The count ``y`` is the ``y`` given to ``fit``, or,
+    when ``fit`` gets no ``y``, the ``"num_sources"`` entry of the input dict,
+    so ``model.fit(scene_dataset(...))`` works as is.
+
+    Args:
+        audio_trunk: trunk config name (``"vggish"`` for the paper,
+            512 x 432 x 1 → 64 x 54 x 512; ``"small_audio"`` for tutorials).
+        audio_shape: (bins, frames, 1) input shape; default the trunk's.
+        hidden_units: width of the hidden ``Dense`` layer (512 in the paper).
+        max_count: largest count considered when predicting (the argmax runs
+            over ``0 … max_count``).
+        min_rate: floor added to the softplus so that ``λ >= min_rate > 0``.
+        audio_weights: optional ``.weights.h5`` path for the audio trunk
+            (not part of the config; the saved model carries the weights).
+
+    Call arguments:
+        inputs: the spectrogram (B, bins, frames, 1), or a dict with an
+            ``"audio"`` entry (other keys, such as ``"image"`` and
+            ``"num_sources"``, are ignored).
+        training: unused (no dropout or batch norm).
+
+    Returns:
+        the Poisson rate ``λ``, float tensor (B,), every value ``>= min_rate``.
+
+    Examples:
+    >>> counter = SourceCounter("small_audio", audio_shape=(32, 22, 1), hidden_units=8)
+    >>> rates = counter(np.zeros((2, 32, 22, 1), "float32"))
+    >>> tuple(rates.shape), bool(np.all(keras.ops.convert_to_numpy(rates) > 0))
+    ((2,), True)
+    >>> counter.predict_counts(np.zeros((2, 32, 22, 1), "float32")).tolist()
+    [0, 0]
+
+    References:
+        - Hu, Qian, Li, Wang, Dou, "Curriculum Audiovisual Learning",
+          arXiv:2001.09414, 2020, §3.2 (sound counting), Eq 6, Table 2.
+    """
+
+    def __init__(
+        self,
+        audio_trunk="vggish",
+        audio_shape=None,
+        hidden_units=512,
+        max_count=10,
+        min_rate=1e-4,
+        audio_weights=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if audio_trunk not in TRUNK_CONFIGS:
+            raise ValueError(f"`audio_trunk` must be one of {sorted(TRUNK_CONFIGS)}; received {audio_trunk!r}.")
+        self.hidden_units = _check_int(hidden_units, "hidden_units", 1)
+        self.max_count = _check_int(max_count, "max_count", 1)
+        if isinstance(min_rate, bool) or not isinstance(min_rate, (int, float)) or not min_rate > 0:
+            raise ValueError(f"`min_rate` must be a number > 0; received {min_rate!r}.")
+        self.min_rate = float(min_rate)
+        self.audio_trunk_config = audio_trunk
+        self.audio_shape = tuple(audio_shape or TRUNK_CONFIGS[audio_trunk][2])
+        self.audio_trunk = conv_trunk(audio_trunk, self.audio_shape, audio_weights, name="audio_trunk")
+        self.pool = keras.layers.GlobalMaxPooling2D(name="pool")
+        self.hidden = keras.layers.Dense(self.hidden_units, activation="relu", name="hidden")
+        self.logit = keras.layers.Dense(1, name="logit")
+        self.poisson_loss = PoissonNLL()
+        self.accuracy_tracker = keras.metrics.Mean(name="count_accuracy")
+        self.mae_tracker = keras.metrics.Mean(name="count_mae")
+
+    @classmethod
+    def from_cavl(cls, cavl_model, **kwargs):
+        """A counter whose audio trunk starts from a CAVL model's audio trunk (Table 2).
+
+        The counter gets the same trunk config and input shape as
+        ``cavl_model`` and a copy of its audio-trunk weights (later training
+        of either model leaves the other unchanged); the ``Dense`` head starts
+        from random weights.
+
+        Args:
+            cavl_model: a :class:`avcourse.models.CAVLModel` (e.g. the last
+                curriculum stage's).
+            **kwargs: other constructor arguments (``hidden_units``,
+                ``max_count``, ``min_rate``, ``name``).
+
+        Returns:
+            a new :class:`SourceCounter`.
+        """
+        if not (hasattr(cavl_model, "audio_trunk") and hasattr(cavl_model, "audio_trunk_config")):
+            raise ValueError(
+                f"`cavl_model` must be a CAVLModel (with `audio_trunk` and `audio_trunk_config`); "
+                f"received {type(cavl_model).__name__}."
+            )
+        for key in ("audio_trunk", "audio_shape", "audio_weights"):
+            if key in kwargs:
+                raise ValueError(f"`{key}` comes from `cavl_model`; do not pass it to `from_cavl`.")
+        counter = cls(audio_trunk=cavl_model.audio_trunk_config, audio_shape=cavl_model.audio_shape, **kwargs)
+        counter.audio_trunk.set_weights(cavl_model.audio_trunk.get_weights())
+        return counter
+
+    def _audio(self, inputs):
+        if isinstance(inputs, dict):
+            if "audio" not in inputs:
+                raise ValueError(f"`inputs` dict must have an 'audio' entry; received keys {sorted(inputs)}.")
+            inputs = inputs["audio"]
+        shape = tuple(inputs.shape)
+        if len(shape) != 4 or tuple(shape[1:]) != self.audio_shape:
+            raise ValueError(
+                f"audio inputs must have shape (batch,) + {self.audio_shape}; received shape {shape}."
+            )
+        return inputs
+
+    def build(self, input_shape=None):
+        """Create the head's weights (the trunk is built at construction); no call needed."""
+        channels = self.audio_trunk.output.shape[-1]
+        self.pool.build(tuple(self.audio_trunk.output.shape))
+        self.hidden.build((None, channels))
+        self.logit.build((None, self.hidden_units))
+        self.built = True
+
+    def call(self, inputs, training=False):
+        features = self.pool(self.audio_trunk(self._audio(inputs)))
+        logit = self.logit(self.hidden(features))[:, 0]
+        return ops.softplus(logit) + ops.cast(self.min_rate, logit.dtype)
+
+    def _counts(self, x, y):
+        """The true counts: ``y``, or the input dict's ``"num_sources"``."""
+        if y is None:
+            if isinstance(x, dict) and "num_sources" in x:
+                return x["num_sources"]
+            raise ValueError(
+                "SourceCounter needs the true counts: pass `y` to fit/evaluate, or inputs as a dict with a "
+                "'num_sources' entry (as `scene_dataset` yields)."
+            )
+        if isinstance(y, dict):
+            if "num_sources" not in y:
+                raise ValueError(f"`y` dict must have a 'num_sources' entry; received keys {sorted(y)}.")
+            return y["num_sources"]
+        return y
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        counts = self._counts(x, y)
+        if self._compile_loss is not None:
+            return super().compute_loss(x, counts, y_pred, sample_weight, training=training)
+        loss = self.poisson_loss(counts, y_pred, sample_weight)
+        for extra in self.losses:
+            loss = loss + ops.cast(ops.sum(extra), loss.dtype)
+        return loss
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        counts = ops.cast(ops.reshape(self._counts(x, y), (-1,)), "float32")
+        predicted = ops.cast(poisson_mode(y_pred, self.max_count), "float32")
+        self.accuracy_tracker.update_state(ops.cast(ops.equal(predicted, counts), "float32"), sample_weight)
+        self.mae_tracker.update_state(ops.abs(predicted - counts), sample_weight)
+        return super().compute_metrics(x, counts, y_pred, sample_weight)
+
+    def predict_counts(self, inputs, batch_size=None, verbose=0):
+        """Most likely counts ``argmax_y P(y | λ)`` for ``y = 0 … max_count``.
+
+        Args:
+            inputs: what :meth:`call` takes (array or dict), or a
+                ``tf.data.Dataset`` of them (batched).
+            batch_size: passed to ``predict`` for array inputs.
+            verbose: passed to ``predict``.
+
+        Returns:
+            numpy int32 array (N,) of counts.
+        """
+        rates = self.predict(inputs, batch_size=batch_size, verbose=verbose)
+        return np.asarray(ops.convert_to_numpy(poisson_mode(rates, self.max_count))).astype("int32")
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "audio_trunk": self.audio_trunk_config,
+            "audio_shape": self.audio_shape,
+            "hidden_units": self.hidden_units,
+            "max_count": self.max_count,
+            "min_rate": self.min_rate,
+        }
+
+
+def counting_learning_rate(epoch, initial=0.01, decay=0.5):
+    """The paper's counting learning rate at ``epoch`` (0-based): ``initial / (1 + decay · epoch)``."""
+    return float(initial) / (1.0 + float(decay) * int(epoch))
+
+
+def counting_optimizer(learning_rate=0.01, momentum=0.9):
+    """The paper's counting optimiser: SGD with momentum 0.9, learning rate 0.01.
+
+    Use it with the callback :func:`counting_lr_schedule` for the decay.
+
+    Examples:
+    >>> opt = counting_optimizer()
+    >>> type(opt).__name__, round(float(opt.learning_rate), 4), opt.momentum
+    ('SGD', 0.01, 0.9)
+    """
+    return keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum)
+
+
+def counting_lr_schedule(initial=0.01, decay=0.5, verbose=0):
+    """A ``LearningRateScheduler`` setting the rate to ``initial / (1 + decay · epoch)`` each epoch.
+
+    Epoch 0 trains at 0.01, epoch 1 at 0.00667, epoch 2 at 0.005, … (the
+    paper's ``0.01 / (1 + 0.5 · epoch)``).
+
+    Examples:
+    >>> counter = SourceCounter("small_audio", audio_shape=(32, 22, 1), hidden_units=8)
+    >>> counter.compile(optimizer=counting_optimizer())
+    >>> # counter.fit(dataset, epochs=10, callbacks=[counting_lr_schedule()])
+    """
+
+    def schedule(epoch, learning_rate=None):
+        return counting_learning_rate(epoch, initial, decay)
+
+    return keras.callbacks.LearningRateScheduler(schedule, verbose=verbose)
