@@ -3,10 +3,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from avcourse.data import samples_root
+
 from avcourse import metrics
 from avcourse.data import flickr
 
-SHARED = Path(__file__).parents[2].parent / "shared" / "data" / "localization"
+# The real metadata: ../shared/data beside a checkout, else the identical copy bundled in the package.
+_CHECKOUT_SHARED = Path(__file__).parents[2].parent / "shared" / "data" / "localization"
+SHARED = _CHECKOUT_SHARED if _CHECKOUT_SHARED.is_dir() else samples_root() / "metadata" / "localization"
 
 # Three annotators in the layout the LVS / EZ-VSL code reads: a first child, then the coordinates.
 XML_THREE_ANNOTATORS = """<?xml version="1.0"?>

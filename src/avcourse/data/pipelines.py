@@ -89,6 +89,7 @@ def scene_dataset(
     with_ground_truth=False,
     shuffle=0,
     cache=True,
+    scene_options=None,
 ):
     """Single scenes: ``{"image", "audio", "num_sources"}`` (+ ground truth).
 
@@ -106,6 +107,8 @@ def scene_dataset(
             ``sounding_boxes`` (4 x 4 padded with -1) for localization.
         shuffle: shuffle buffer size (0: keep the order).
         cache: cache the generated examples after the first epoch.
+        scene_options: further keyword arguments of ``make_scene`` (e.g.
+            ``{"object_scale": (0.5, 0.7)}`` for Flickr-like large objects).
 
     Returns:
         a ``tf.data.Dataset`` of dicts with ``image`` (H, W, 3) float32 in
@@ -120,7 +123,13 @@ def scene_dataset(
     def generate():
         for index, count in enumerate(counts):
             scene = world.make_scene(
-                count, seed + index, image_size=image_size, config=config, split=split, num_distractors=num_distractors
+                count,
+                seed + index,
+                image_size=image_size,
+                config=config,
+                split=split,
+                num_distractors=num_distractors,
+                **(scene_options or {}),
             )
             example = {
                 "image": _image(scene),
