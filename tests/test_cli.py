@@ -32,3 +32,10 @@ def test_console_script_entry_point_runs():
 def test_bad_arguments_exit_with_a_message(capsys):
     assert cli.main(["demo", "--num-scenes", "0"]) == 2
     assert "--num-scenes must be >= 1" in capsys.readouterr().err
+
+
+def test_reproduce_help_lists_the_tasks(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["reproduce", "--help"])
+    assert exit_info.value.code == 0
+    assert "cavl" in capsys.readouterr().out

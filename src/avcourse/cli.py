@@ -71,6 +71,33 @@ def _demo(args):
     return 0
 
 
+def _reproduce(args):
+    from avcourse.reproduce import cavl
+    from avcourse.report import HtmlReport
+
+    results = cavl.run(size=args.size, seed=args.seed)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    sections = [
+        ("Localization on held-out one-source scenes", "localization"),
+        ("Curriculum vs no curriculum at equal steps (held-out three-source scenes)", "curriculum"),
+        ("Counting (held-out scenes with 1-4 sources)", "counting"),
+    ]
+    markdown = [f"# avcourse reproduce {args.task} --size {args.size} --seed {args.seed}", ""]
+    report = HtmlReport(f"avcourse reproduce {args.task} ({args.size})")
+    for title, key in sections:
+        markdown += [f"## {title}", "", cavl.markdown_table(results[key]), ""]
+        report.heading(title)
+        report.table(results[key][0], results[key][1:])
+    markdown.append(f"Run time: {results['seconds']:.0f} s. Recipe: {results['recipe']}")
+    (out / f"{args.task}.md").write_text("\n".join(markdown) + "\n")
+    report.text(f"Run time: {results['seconds']:.0f} s. Recipe: {results['recipe']}")
+    report.save(out / f"{args.task}.html")
+    print("\n".join(markdown))
+    print(f"wrote {(out / f'{args.task}.md').resolve()}")
+    return 0
+
+
 def _sdr(reference, estimate):
     import numpy as np
 
@@ -98,6 +125,18 @@ def build_parser():
     demo.add_argument("--seed", type=int, default=0, help="seed of the first scene (default: %(default)s)")
     demo.add_argument("--image-size", type=int, default=128, help="picture side in pixels (default: %(default)s)")
     demo.set_defaults(run=_demo)
+
+    reproduce = commands.add_parser(
+        "reproduce",
+        help="train and evaluate a paper's miniature reproduction on held-out synthetic scenes",
+        description="Miniature reproduction of a paper's tables on the synthetic world (CPU, minutes). "
+        "Writes OUT/<task>.md and OUT/<task>.html.",
+    )
+    reproduce.add_argument("task", choices=["cavl"], help="which paper: cavl (localization, curriculum, counting)")
+    reproduce.add_argument("--size", choices=["demo", "small"], default="small", help="run size (default: %(default)s)")
+    reproduce.add_argument("--seed", type=int, default=0, help="training seed (default: %(default)s)")
+    reproduce.add_argument("--out", default="avcourse-reproduce", help="output folder (default: %(default)s)")
+    reproduce.set_defaults(run=_reproduce)
     return parser
 
 

@@ -68,6 +68,7 @@ def test_run_curriculum_warm_starts_each_stage():
     assert recorder.clusters == [1, 2]
     np.testing.assert_allclose(recorder.rates, [1e-3, 1e-4], rtol=1e-6)
     assert [len(h["loss"]) for h in result.histories] == [2, 1]
+    assert [m.num_audio_clusters for m in result.stage_models] == [1, 2]
     assert len(result.concatenated("loss")) == 3 and "match_accuracy" in result.histories[0]
     assert result.model.num_audio_clusters == 2
     # stage 2 starts exactly where stage 1 ended, and stage 1 did move the weights

@@ -48,11 +48,20 @@ class Stage:
 
 @dataclasses.dataclass
 class CurriculumResult:
-    """What :func:`run_curriculum` returns: the final model and one history per stage."""
+    """What :func:`run_curriculum` returns: the model after each stage and each stage's history.
 
-    model: keras.Model
+    ``stage_models[s]`` is the model as stage ``s`` left it (C1-trained,
+    C2-trained, ...); ``model`` is the last of them.
+    """
+
+    stage_models: list
     stages: list
     histories: list
+
+    @property
+    def model(self):
+        """The model after the last stage."""
+        return self.stage_models[-1]
 
     def concatenated(self, key):
         """One metric over all stages' epochs, in training order (for plots like the paper's Fig. 4)."""
@@ -135,13 +144,13 @@ def run_curriculum(model, make_dataset, stages, *, callbacks=None, validation_da
         verbose: ``fit`` verbosity.
 
     Returns:
-        :class:`CurriculumResult` with the final model and each stage's
-        ``history.history`` dict.
+        :class:`CurriculumResult` with the model after each stage and each
+        stage's ``history.history`` dict.
     """
     if not stages:
         raise ValueError("`stages` must hold at least one Stage; received an empty list.")
     optimizer = optimizer or (lambda learning_rate: keras.optimizers.Adam(learning_rate))
-    histories = []
+    histories, stage_models = [], []
     for stage in stages:
         model = model.with_num_clusters(stage.num_audio_clusters, stage.num_visual_clusters)
         model.compile(optimizer=optimizer(stage.learning_rate))
@@ -150,4 +159,5 @@ def run_curriculum(model, make_dataset, stages, *, callbacks=None, validation_da
             make_dataset(stage), epochs=stage.epochs, callbacks=callbacks, validation_data=validation, verbose=verbose
         )
         histories.append(history.history)
-    return CurriculumResult(model=model, stages=list(stages), histories=histories)
+        stage_models.append(model)
+    return CurriculumResult(stage_models=stage_models, stages=list(stages), histories=histories)

@@ -1,0 +1,1 @@
+"""Miniature reproductions of the papers' tables on the synthetic world (``avcourse reproduce``)."""

@@ -1,0 +1,179 @@
+"""Miniature reproduction of CAVL on the synthetic world (``avcourse reproduce cavl``).
+
+Three tables, each an analogue of one of the paper's, on held-out scenes
+(``split="test"``: phrases never heard in training, seeds never drawn in
+training):
+
+1. Localization (cf. §4.4): cIoU@0.5 and AUC of the C1-trained and C2-trained
+   models' aligned-centre heatmaps, the unaligned-centre ablation, and the
+   whole-image, centre-prior and random baselines.
+2. Curriculum (cf. Fig. 4): C1 → C2 → C3 against the no-curriculum baseline
+   (all clips mixed, one k) at an equal number of training steps: final
+   contrastive loss and match accuracy on held-out three-source scenes.
+3. Counting (cf. Table 2): a Poisson counter from random init vs from the
+   curriculum-trained audio trunk, with the same fine-tuning budget.
+
+Nothing is tuned on the test scenes. Sizes: ``"demo"`` (seconds, run by
+``avcourse demo``) and ``"small"`` (minutes, the numbers in docs/results.md).
+
+Taught in: tutorials/03_curriculum.ipynb, tutorials/04_localization.ipynb
+"""
+
+import dataclasses
+import time
+
+import keras
+import numpy as np
+
+from avcourse import audio
+from avcourse.data import pipelines
+from avcourse.metrics.counting import count_accuracy, count_mae
+from avcourse.models import CAVLModel, SourceCounter
+from avcourse.training.curriculum import curriculum_stages, no_curriculum_stage, run_curriculum
+from avcourse.training.evaluation import localization_results
+
+TEST_SEED = 100_000
+
+
+@dataclasses.dataclass(frozen=True)
+class CavlRecipe:
+    """Sizes and settings of one reproduction run (small CPU configs).
+
+    The learning rates are larger than the paper's 1e-4 because the trunks
+    start from random weights instead of ImageNet/AudioSet pretraining.
+    """
+
+    train_scenes: int = 1024
+    test_scenes: int = 128
+    epochs_per_stage: int = 4
+    batch_size: int = 32
+    image_size: int = 64
+    embedding_dim: int = 64
+    stiffness: float = 30.0
+    init: str = "farthest"
+    margin: float = 1.0
+    learning_rate: float = 1e-3
+    object_scale: tuple = (0.5, 0.7)
+    counting_scenes: int = 512
+    counting_epochs: int = 4
+
+    @property
+    def audio_config(self):
+        return audio.AudioConfig(clip_seconds=1.0, num_warped_bins=64)
+
+
+RECIPES = {
+    "demo": CavlRecipe(train_scenes=128, test_scenes=32, epochs_per_stage=1, counting_scenes=128, counting_epochs=1),
+    "small": CavlRecipe(),
+}
+
+
+def _scenes(recipe, count, num_sources, seed, split, **kwargs):
+    return pipelines.scene_dataset(
+        count,
+        num_sources=num_sources,
+        seed=seed,
+        batch_size=recipe.batch_size,
+        image_size=recipe.image_size,
+        config=recipe.audio_config,
+        split=split,
+        scene_options={"object_scale": recipe.object_scale} if num_sources == 1 else None,
+        **kwargs,
+    )
+
+
+def _model(recipe):
+    return CAVLModel(
+        "small_audio",
+        "small_visual",
+        audio_shape=(recipe.audio_config.num_warped_bins, recipe.audio_config.num_frames, 1),
+        image_shape=(recipe.image_size, recipe.image_size, 3),
+        embedding_dim=recipe.embedding_dim,
+        stiffness=recipe.stiffness,
+        init=recipe.init,
+        margin=recipe.margin,
+    )
+
+
+def _train_stages(recipe, stages, seed):
+    def make_dataset(stage):
+        return _scenes(recipe, recipe.train_scenes, list(stage.num_sources), seed, "train", shuffle=recipe.train_scenes)
+
+    return run_curriculum(_model(recipe), make_dataset, stages)
+
+
+def run(size="small", seed=0, log=print):
+    """Run the reproduction; return ``{"localization", "curriculum", "counting", "seconds"}`` tables.
+
+    Each table is a list of rows (lists) with a header row first.
+    """
+    if size not in RECIPES:
+        raise ValueError(f"`size` must be one of {sorted(RECIPES)}; received {size!r}.")
+    recipe = RECIPES[size]
+    keras.utils.set_random_seed(seed)
+    started = time.perf_counter()
+    base_lr = recipe.learning_rate
+    epochs = recipe.epochs_per_stage
+
+    log(f"[cavl] curriculum C1 -> C2 -> C3 ({recipe.train_scenes} scenes a stage, {epochs} epochs each)")
+    curriculum = _train_stages(recipe, curriculum_stages(3, base_learning_rate=base_lr, decay=0.1, epochs=epochs), seed)
+    c1_model, c2_model = curriculum.stage_models[:2]
+    log("[cavl] no-curriculum baseline at the same number of steps")
+    mixed = _train_stages(recipe, no_curriculum_stage(3, learning_rate=base_lr, epochs=3 * epochs), seed)
+
+    log("[cavl] localization on held-out one-source scenes")
+    test_one = _scenes(recipe, recipe.test_scenes, 1, TEST_SEED, "test", with_ground_truth=True)
+    c1 = localization_results(c1_model, test_one, seed=seed)
+    c2 = localization_results(c2_model.with_num_clusters(1), test_one, seed=seed)
+    localization = [["method", "cIoU@0.5", "AUC"]]
+    localization.append(["C1-trained, aligned centre", c1["aligned centre"]["ciou@0.5"], c1["aligned centre"]["auc"]])
+    localization.append(["C2-trained, aligned centre", c2["aligned centre"]["ciou@0.5"], c2["aligned centre"]["auc"]])
+    localization.append(["C1-trained, unaligned centre", c1["unaligned centre"]["ciou@0.5"], c1["unaligned centre"]["auc"]])
+    for baseline in ("whole image", "centre prior", "random"):
+        localization.append([baseline, c1[baseline]["ciou@0.5"], c1[baseline]["auc"]])
+
+    log("[cavl] curriculum vs no curriculum on held-out three-source scenes")
+    test_three = _scenes(recipe, recipe.test_scenes, 3, TEST_SEED, "test")
+    curriculum_table = [["training", "steps", "train loss (last epoch)", "test loss", "test match accuracy"]]
+    for name, result in (("curriculum C1→C2→C3", curriculum), ("no curriculum (mixed, k_a = 3)", mixed)):
+        model = result.model.with_num_clusters(3)
+        model.compile()
+        scores = model.evaluate(test_three, verbose=0, return_dict=True)
+        steps = sum(len(h["loss"]) for h in result.histories) * int(np.ceil(recipe.train_scenes / recipe.batch_size))
+        curriculum_table.append([name, steps, result.histories[-1]["loss"][-1], scores["loss"], scores["match_accuracy"]])
+
+    log("[cavl] counting: random init vs curriculum init")
+    counting = [["counter init", "test accuracy", "test MAE"]]
+    train_counts = _scenes(recipe, recipe.counting_scenes, [1, 2, 3, 4], seed + 50_000, "train", shuffle=recipe.counting_scenes)
+    test_counts = _scenes(recipe, recipe.test_scenes, [1, 2, 3, 4], TEST_SEED, "test")
+    truth = np.concatenate([np.asarray(batch["num_sources"]) for batch in test_counts])
+    audio_shape = curriculum.model.audio_shape
+    for name, counter in (
+        ("random", SourceCounter("small_audio", audio_shape=audio_shape)),
+        ("curriculum-trained audio trunk", SourceCounter.from_cavl(curriculum.model)),
+    ):
+        counter.compile(optimizer=keras.optimizers.Adam(base_lr))
+        counter.fit(train_counts, epochs=recipe.counting_epochs, verbose=0)
+        predicted = np.concatenate([counter.predict_counts(batch) for batch in test_counts])
+        counting.append([name, count_accuracy(truth, predicted), count_mae(truth, predicted)])
+    constant = np.full_like(truth, 2)
+    counting.append(["constant 2 (best constant for MAE)", count_accuracy(truth, constant), count_mae(truth, constant)])
+
+    return {
+        "localization": localization,
+        "curriculum": curriculum_table,
+        "counting": counting,
+        "seconds": time.perf_counter() - started,
+        "recipe": dataclasses.asdict(recipe),
+    }
+
+
+def markdown_table(rows):
+    """A table (header row first) as GitHub markdown, floats with 3 decimals."""
+
+    def cell(value):
+        return f"{value:.3f}" if isinstance(value, (float, np.floating)) else str(value)
+
+    lines = ["| " + " | ".join(cell(v) for v in rows[0]) + " |", "|" + "---|" * len(rows[0])]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows[1:]]
+    return "\n".join(lines)
