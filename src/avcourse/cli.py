@@ -65,6 +65,14 @@ def _demo(args):
         )
     report.heading("Summary")
     report.table(["scene", "sources", "instruments", "AudioSet level-3 count", "ideal-mask SDR (dB)"], rows)
+    if not args.no_training:
+        from avcourse.reproduce import cavl
+
+        print("training the demo-size CAVL reproduction (avcourse reproduce cavl --size demo) ...")
+        results = cavl.run(size="demo", seed=args.seed)
+        report.heading("CAVL in miniature (demo size: seconds of training, for the full run see avcourse reproduce cavl)")
+        for key in ("localization", "curriculum", "counting"):
+            report.table(results[key][0], results[key][1:])
     report.text(f"Generated in {time.perf_counter() - started:.1f} s.")
     path = report.save(Path(args.out) / "report.html")
     print(f"wrote {path.resolve()} ({args.num_scenes} scenes, {time.perf_counter() - started:.1f} s)")
@@ -124,6 +132,9 @@ def build_parser():
     demo.add_argument("--num-scenes", type=int, default=4, help="scenes to compose (default: %(default)s)")
     demo.add_argument("--seed", type=int, default=0, help="seed of the first scene (default: %(default)s)")
     demo.add_argument("--image-size", type=int, default=128, help="picture side in pixels (default: %(default)s)")
+    demo.add_argument(
+        "--no-training", action="store_true", help="only compose scenes; skip the demo-size CAVL training (~40 s)"
+    )
     demo.set_defaults(run=_demo)
 
     reproduce = commands.add_parser(
