@@ -72,6 +72,13 @@ def _spec(shape, dtype="float32"):
     return _tf().TensorSpec(shape=shape, dtype=dtype)
 
 
+def _waveform_signature(num_sources, config):
+    return {
+        "mixture_waveform": _spec((config.num_samples,)),
+        "source_waveforms": _spec((num_sources, config.num_samples)),
+    }
+
+
 def _feature_shape(config):
     return (config.num_warped_bins, config.num_frames, 1)
 
@@ -255,8 +262,7 @@ def mix_separate_dataset(
         "labels": _spec((num_mix,), "int32"),
     }
     if with_waveforms:
-        signature["mixture_waveform"] = _spec((config.num_samples,))
-        signature["source_waveforms"] = _spec((num_mix, config.num_samples))
+        signature.update(_waveform_signature(num_mix, config))
     dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
     return _finish(dataset, batch_size, 0, seed, cache)
 
@@ -335,7 +341,6 @@ def ccol_dataset(
         "source_magnitudes": _spec((2, bins, frames)),
     }
     if with_waveforms:
-        signature["mixture_waveform"] = _spec((config.num_samples,))
-        signature["source_waveforms"] = _spec((2, config.num_samples))
+        signature.update(_waveform_signature(2, config))
     dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
     return _finish(dataset, batch_size, 0, seed, cache)

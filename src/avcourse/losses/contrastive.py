@@ -4,24 +4,7 @@ import keras
 from keras import ops
 
 from avcourse._api import register
-
-
-def _as_pair(distance, is_match):
-    """Cast to one float dtype and give ``is_match`` the shape of ``distance``.
-
-    Keras hands targets of shape ``(batch, 1)`` next to predictions of shape
-    ``(batch,)``; reshaping (same number of elements) avoids a silent
-    ``(batch, batch)`` broadcast.
-    """
-    distance = ops.convert_to_tensor(distance)
-    dtype = keras.backend.standardize_dtype(distance.dtype)
-    if not dtype.startswith(("float", "bfloat")):
-        dtype = keras.config.floatx()
-        distance = ops.cast(distance, dtype)
-    is_match = ops.cast(ops.convert_to_tensor(is_match), dtype)
-    if tuple(is_match.shape) != tuple(distance.shape):
-        is_match = ops.reshape(is_match, ops.shape(distance))
-    return distance, is_match
+from avcourse.losses._targets import cast_target_like
 
 
 def contrastive_per_pair(distance, is_match, margin=1.0):
@@ -38,7 +21,7 @@ def contrastive_per_pair(distance, is_match, margin=1.0):
     Returns:
         Float tensor with the shape of ``distance``.
     """
-    distance, is_match = _as_pair(distance, is_match)
+    distance, is_match = cast_target_like(distance, is_match)
     hinge = ops.maximum(margin - distance, 0.0)
     return 0.5 * (is_match * ops.square(distance) + (1.0 - is_match) * ops.square(hinge))
 

@@ -5,18 +5,7 @@ import numpy as np
 from keras import ops
 
 from avcourse._api import register
-
-
-def _float_pair(y_true, rate):
-    rate = ops.convert_to_tensor(rate)
-    dtype = keras.backend.standardize_dtype(rate.dtype)
-    if not dtype.startswith(("float", "bfloat")):
-        dtype = keras.config.floatx()
-        rate = ops.cast(rate, dtype)
-    y_true = ops.cast(ops.convert_to_tensor(y_true), dtype)
-    if tuple(y_true.shape) != tuple(rate.shape):
-        y_true = ops.reshape(y_true, ops.shape(rate))
-    return y_true, rate
+from avcourse.losses._targets import cast_target_like
 
 
 def poisson_nll(y_true, rate, epsilon=1e-7):
@@ -55,7 +44,7 @@ def poisson_nll(y_true, rate, epsilon=1e-7):
     References:
         - Hu et al., "Curriculum Audiovisual Learning", arXiv:2001.09414, 2020, Eq 6.
     """
-    y_true, rate = _float_pair(y_true, rate)
+    rate, y_true = cast_target_like(rate, y_true)
     return rate - y_true * ops.log(rate + epsilon)
 
 
