@@ -32,8 +32,10 @@ _SUBMODULES = (
 def __getattr__(name):
     if name in _SUBMODULES:
         return importlib.import_module(f"avcourse.{name}")
+    if name == "separate":  # avcourse.separate(mixture, visual_vector, separator): the convenience of the course
+        return importlib.import_module("avcourse.models.separator").separate
     raise AttributeError(f"module 'avcourse' has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(list(globals()) + list(_SUBMODULES))
+    return sorted(list(globals()) + list(_SUBMODULES) + ["separate"])

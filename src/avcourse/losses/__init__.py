@@ -4,16 +4,24 @@
   contrastive loss (Eq 5).
 - :func:`poisson_nll` / :class:`PoissonNLL`: Poisson negative log-likelihood
   for source counting (Eq 6), and :func:`poisson_mode`, the predicted count.
+- :func:`ratio_mask_l1` / :class:`RatioMaskL1` and :func:`binary_mask_bce` /
+  :class:`BinaryMaskBCE`: mask losses of mix-and-separate training (CAVL Eq 8;
+  Sound of Pixels).
 """
 
 from avcourse.losses.contrastive import ContrastiveLoss, contrastive_loss, contrastive_per_pair
 from avcourse.losses.poisson import PoissonNLL, poisson_mode, poisson_nll
+from avcourse.losses.separation import BinaryMaskBCE, RatioMaskL1, binary_mask_bce, ratio_mask_l1
 
 __all__ = [
+    "BinaryMaskBCE",
     "ContrastiveLoss",
     "PoissonNLL",
+    "RatioMaskL1",
+    "binary_mask_bce",
     "contrastive_loss",
     "contrastive_per_pair",
     "poisson_mode",
     "poisson_nll",
+    "ratio_mask_l1",
 ]
