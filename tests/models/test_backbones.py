@@ -45,3 +45,17 @@ def test_trunks_are_named_after_their_stream():
     assert audio_trunk("small_audio").name == "audio_trunk"
     assert visual_trunk("small_visual").name == "visual_trunk"
     assert conv_trunk("small_visual").name == "small_visual"
+
+
+def test_patch_trunk_cells_see_only_their_own_patch():
+    import numpy as np
+
+    trunk = visual_trunk("patch_visual")
+    assert tuple(trunk.output.shape) == (None, 8, 8, 64)
+    image = np.zeros((1, 64, 64, 3), "float32")
+    changed = image.copy()
+    changed[0, 8:16, 16:24] = 1.0  # touch only the patch of cell (1, 2)
+    difference = np.abs(np.asarray(trunk(changed)) - np.asarray(trunk(image))).sum(axis=-1)[0]
+    assert difference[1, 2] > 0
+    difference[1, 2] = 0
+    assert np.all(difference == 0)

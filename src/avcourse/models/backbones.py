@@ -6,8 +6,10 @@
   spectrogram becomes a 64 x 54 x 512 map.
 * Visual: the VGG16 conv stack without its last max-pool: a 256 x 256 x 3
   picture becomes a 16 x 16 x 512 map.
-* ``"small_audio"``/``"small_visual"`` configs (narrow, shallow, with batch
-  normalisation) train on a CPU in seconds; the tutorials use them.
+* ``"small_audio"``/``"small_visual"`` configs (narrow, shallow) train on a
+  CPU in seconds; ``"patch_visual"`` (8 x 8 patches + 1 x 1 convolutions, a
+  receptive field of one patch) is the visual trunk under which CAVL's
+  alignment localizes objects when trained from scratch (docs/results.md).
 
 Pretrained VGGish/VGG16 weights cannot be downloaded at run time: trunks start
 from random weights, and ``weights=path`` loads a ``.weights.h5`` file saved
@@ -18,16 +20,24 @@ Taught in: tutorials/02_audio_visual_alignment.ipynb
 
 import keras
 
-# name -> (conv filters per block, blocks followed by a 2x2 max-pool, default input shape, batch norm)
-# The paper's VGG trunks have no normalisation; the small CPU trunks use batch
-# normalisation because they train from scratch in a few hundred steps. (Group
-# norm trained too, but its per-image statistics let background cells carry
-# the object's identity; per-position layer norm did not train in that budget.)
+# blocks: conv filters per block; pools: how many blocks end in a 2x2 max-pool;
+# patch: optional (filters, size) first layer, a size x size convolution with
+# stride size (non-overlapping patches); kernel: conv kernel of the blocks.
+# Like the paper's VGG trunks, none has normalisation: with batch norm the
+# small trunks matched in-batch pairs on training scenes but stayed at chance
+# on held-out ones (docs/results.md).
 TRUNK_CONFIGS = {
-    "vggish": ([[64], [128], [256, 256], [512, 512]], 3, (512, 432, 1), False),
-    "vgg16": ([[64, 64], [128, 128], [256, 256, 256], [512, 512, 512], [512, 512, 512]], 4, (256, 256, 3), False),
-    "small_audio": ([[16], [32], [64]], 2, (64, 44, 1), True),
-    "small_visual": ([[16], [32], [64], [64]], 3, (64, 64, 3), True),
+    "vggish": {"blocks": [[64], [128], [256, 256], [512, 512]], "pools": 3, "input_shape": (512, 432, 1)},
+    "vgg16": {
+        "blocks": [[64, 64], [128, 128], [256, 256, 256], [512, 512, 512], [512, 512, 512]],
+        "pools": 4,
+        "input_shape": (256, 256, 3),
+    },
+    "small_audio": {"blocks": [[16], [32], [64]], "pools": 2, "input_shape": (64, 44, 1)},
+    "small_visual": {"blocks": [[16], [32], [64], [64]], "pools": 3, "input_shape": (64, 64, 3)},
+    # 8 x 8 pixel patches with 1 x 1 convolutions on top: every map cell sees only its
+    # own patch, so background cells cannot encode the object (docs/results.md).
+    "patch_visual": {"patch": (32, 8), "blocks": [[64, 64]], "kernel": 1, "pools": 0, "input_shape": (64, 64, 3)},
 }
 
 
@@ -36,7 +46,7 @@ def conv_trunk(config, input_shape=None, weights=None, name=None):
 
     Args:
         config: a key of ``TRUNK_CONFIGS`` (``"vggish"``, ``"vgg16"``,
-            ``"small_audio"``, ``"small_visual"``).
+            ``"small_audio"``, ``"small_visual"``, ``"patch_visual"``).
         input_shape: (height, width, channels); defaults to the config's.
         weights: optional path of a ``.weights.h5`` file for this trunk.
         name: model name (default: the config's).
@@ -47,27 +57,27 @@ def conv_trunk(config, input_shape=None, weights=None, name=None):
     """
     if config not in TRUNK_CONFIGS:
         raise ValueError(f"`config` must be one of {sorted(TRUNK_CONFIGS)}; received {config!r}.")
-    blocks, pooled_blocks, default_shape, batch_norm = TRUNK_CONFIGS[config]
-    input_shape = tuple(input_shape or default_shape)
+    spec = TRUNK_CONFIGS[config]
+    input_shape = tuple(input_shape or spec["input_shape"])
     if len(input_shape) != 3:
         raise ValueError(f"`input_shape` must be (height, width, channels); received {input_shape}.")
-    reduction = 2**pooled_blocks
+    patch = spec.get("patch")
+    reduction = 2 ** spec["pools"] * (patch[1] if patch else 1)
     if input_shape[0] < reduction or input_shape[1] < reduction:
         raise ValueError(
-            f"`input_shape` must be at least {reduction} x {reduction} for {pooled_blocks} max-pools; received {input_shape}."
+            f"`input_shape` must be at least {reduction} x {reduction} for the {config!r} trunk; received {input_shape}."
         )
     inputs = keras.Input(input_shape)
     x = inputs
-    for block, filters in enumerate(blocks, start=1):
+    if patch:
+        filters, size = patch
+        x = keras.layers.Conv2D(filters, size, strides=size, activation="relu", name="patch_embedding")(x)
+    for block, filters in enumerate(spec["blocks"], start=1):
         for index, width in enumerate(filters, start=1):
-            conv_name = f"block{block}_conv{index}"
-            if batch_norm:
-                x = keras.layers.Conv2D(width, 3, padding="same", use_bias=False, name=conv_name)(x)
-                x = keras.layers.BatchNormalization(momentum=0.9, name=f"{conv_name}_bn")(x)
-                x = keras.layers.ReLU(name=f"{conv_name}_relu")(x)
-            else:
-                x = keras.layers.Conv2D(width, 3, padding="same", activation="relu", name=conv_name)(x)
-        if block <= pooled_blocks:
+            x = keras.layers.Conv2D(
+                width, spec.get("kernel", 3), padding="same", activation="relu", name=f"block{block}_conv{index}"
+            )(x)
+        if block <= spec["pools"]:
             x = keras.layers.MaxPooling2D(2, name=f"block{block}_pool")(x)
     model = keras.Model(inputs, x, name=name or config)
     if weights is not None:
@@ -81,5 +91,5 @@ def audio_trunk(config="vggish", input_shape=None, weights=None):
 
 
 def visual_trunk(config="vgg16", input_shape=None, weights=None):
-    """The visual stream's trunk: ``"vgg16"`` (paper) or ``"small_visual"``."""
+    """The visual stream's trunk: ``"vgg16"`` (paper), ``"small_visual"`` or ``"patch_visual"``."""
     return conv_trunk(config, input_shape, weights, name="visual_trunk")

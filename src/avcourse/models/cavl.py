@@ -97,8 +97,8 @@ class CAVLModel(keras.Model):
             raise ValueError(f"`margin` must be > 0; received {margin!r}.")
         self.audio_trunk_config = audio_trunk
         self.visual_trunk_config = visual_trunk
-        self.audio_shape = tuple(audio_shape or TRUNK_CONFIGS[audio_trunk][2])
-        self.image_shape = tuple(image_shape or TRUNK_CONFIGS[visual_trunk][2])
+        self.audio_shape = tuple(audio_shape or TRUNK_CONFIGS[audio_trunk]["input_shape"])
+        self.image_shape = tuple(image_shape or TRUNK_CONFIGS[visual_trunk]["input_shape"])
         self.embedding_dim = embedding_dim
         self.stiffness = stiffness
         self.iterations = iterations

@@ -107,7 +107,7 @@ class SourceCounter(keras.Model):
             raise ValueError(f"`min_rate` must be a number > 0; received {min_rate!r}.")
         self.min_rate = float(min_rate)
         self.audio_trunk_config = audio_trunk
-        self.audio_shape = tuple(audio_shape or TRUNK_CONFIGS[audio_trunk][2])
+        self.audio_shape = tuple(audio_shape or TRUNK_CONFIGS[audio_trunk]["input_shape"])
         self.audio_trunk = conv_trunk(audio_trunk, self.audio_shape, audio_weights, name="audio_trunk")
         self.pool = keras.layers.GlobalMaxPooling2D(name="pool")
         self.hidden = keras.layers.Dense(self.hidden_units, activation="relu", name="hidden")
