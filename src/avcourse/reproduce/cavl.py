@@ -48,7 +48,7 @@ class CavlRecipe:
 
     train_scenes: int = 1024
     test_scenes: int = 256
-    epochs_per_stage: int = 30
+    epochs_per_stage: tuple = (90, 30, 30)
     batch_size: int = 32
     image_size: int = 64
     embedding_dim: int = 64
@@ -68,7 +68,7 @@ class CavlRecipe:
 
 
 RECIPES = {
-    "demo": CavlRecipe(train_scenes=128, test_scenes=32, epochs_per_stage=2, counting_scenes=128, counting_epochs=1),
+    "demo": CavlRecipe(train_scenes=128, test_scenes=32, epochs_per_stage=(2, 1, 1), counting_scenes=128, counting_epochs=1),
     "small": CavlRecipe(),
 }
 
@@ -121,13 +121,13 @@ def run(size="small", seed=0, log=print):
     keras.utils.set_random_seed(seed)
     started = time.perf_counter()
     base_lr = recipe.learning_rate
-    epochs = recipe.epochs_per_stage
+    epochs = list(recipe.epochs_per_stage)
 
-    log(f"[cavl] curriculum C1 -> C2 -> C3 ({recipe.train_scenes} scenes a stage, {epochs} epochs each)")
+    log(f"[cavl] curriculum C1 -> C2 -> C3 ({recipe.train_scenes} scenes a stage, epochs {epochs})")
     curriculum = _train_stages(recipe, curriculum_stages(3, base_learning_rate=base_lr, decay=0.1, epochs=epochs), seed)
     c1_model, c2_model = curriculum.stage_models[:2]
     log("[cavl] no-curriculum baseline at the same number of steps")
-    mixed = _train_stages(recipe, no_curriculum_stage(3, learning_rate=base_lr, epochs=3 * epochs), seed)
+    mixed = _train_stages(recipe, no_curriculum_stage(3, learning_rate=base_lr, epochs=sum(epochs)), seed)
 
     log("[cavl] localization on held-out one-source scenes")
     test_one = _scenes(recipe, recipe.test_scenes, 1, TEST_SEED, "test", with_ground_truth=True)
