@@ -18,7 +18,7 @@ __version__ = "0.1.0"
 
 _SUBMODULES = (
     "audio",
-    "vision",
+    "baselines",
     "data",
     "layers",
     "losses",

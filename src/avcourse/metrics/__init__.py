@@ -1,4 +1,4 @@
-"""Metrics: sound localization (cIoU, AUC) and its ground-truth maps; source counting.
+"""Metrics: sound localization (cIoU, AUC) and its ground-truth maps; source counting; BSS-eval separation scores.
 
 The functions are numpy-only, so evaluating never starts TensorFlow.
 """
@@ -31,3 +31,8 @@ __all__ = [
 from avcourse.metrics.counting import count_accuracy, count_confusion, count_mae  # noqa: E402
 
 __all__ += ["count_accuracy", "count_confusion", "count_mae"]
+
+# Separation (CAVL Table 4): BSS-eval SDR/SIR/SAR via mir_eval, with silent sources skipped.
+from avcourse.metrics.separation import bss_eval, mixture_sdr, sdr_improvement  # noqa: E402
+
+__all__ += ["bss_eval", "mixture_sdr", "sdr_improvement"]
