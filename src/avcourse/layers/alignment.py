@@ -1,4 +1,7 @@
-"""Audio-visual alignment distance between two sets of cluster centres (CAVL Eq 4, Eq 7)."""
+"""Audio-visual alignment distance between two sets of cluster centres (CAVL Eq 4, Eq 7).
+
+Taught in: tutorials/02_audio_visual_alignment.ipynb, tutorials/04_localization.ipynb
+"""
 
 import keras
 import numpy as np

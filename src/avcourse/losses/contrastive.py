@@ -1,4 +1,7 @@
-"""Contrastive loss on audio-visual distances (CAVL Eq 5)."""
+"""Contrastive loss on audio-visual distances (CAVL Eq 5).
+
+Taught in: tutorials/02_audio_visual_alignment.ipynb
+"""
 
 import keras
 from keras import ops

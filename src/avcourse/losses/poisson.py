@@ -1,4 +1,7 @@
-"""Poisson negative log-likelihood for source counting (CAVL Eq 6) and the predicted count."""
+"""Poisson negative log-likelihood for source counting (CAVL Eq 6) and the predicted count.
+
+Taught in: tutorials/05_counting.ipynb
+"""
 
 import keras
 import numpy as np
