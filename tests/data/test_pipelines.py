@@ -59,3 +59,9 @@ def test_pipelines_reject_bad_sizes():
         pipelines.mix_separate_dataset(2, num_mix=1)
     with pytest.raises(ValueError, match="non-empty sequence"):
         pipelines.scene_dataset(2, num_sources=[])
+
+
+def test_datasets_declare_their_length_for_fit():
+    dataset = pipelines.scene_dataset(10, batch_size=4, image_size=16, config=CONFIG)
+    assert int(dataset.cardinality()) == 3
+    assert int(pipelines.pair_dataset(6, batch_size=4, image_size=16, config=CONFIG).cardinality()) == 2

@@ -57,8 +57,10 @@ def _source_counts(num_sources, count):
     return [choices[i % len(choices)] for i in range(count)]
 
 
-def _finish(dataset, batch_size, shuffle, seed, cache):
+def _finish(dataset, count, batch_size, shuffle, seed, cache):
+    """Declare the example count (so ``fit`` knows the epoch length), cache, shuffle, batch, prefetch."""
     tf = _tf()
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(count))
     if cache:
         dataset = dataset.cache()
     if shuffle:
@@ -159,7 +161,7 @@ def scene_dataset(
         signature["consensus_map"] = _spec((224, 224))
         signature["sounding_boxes"] = _spec((4, 4), "int32")
     dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
-    return _finish(dataset, batch_size, shuffle, seed, cache)
+    return _finish(dataset, num_scenes, batch_size, shuffle, seed, cache)
 
 
 def pair_dataset(num_pairs, *, num_sources=1, seed=0, batch_size=16, image_size=64, config=None, split="train", cache=True):
@@ -193,7 +195,7 @@ def pair_dataset(num_pairs, *, num_sources=1, seed=0, batch_size=16, image_size=
         "is_match": _spec(()),
     }
     dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
-    return _finish(dataset, batch_size, 0, seed, cache)
+    return _finish(dataset, num_pairs, batch_size, 0, seed, cache)
 
 
 def mix_separate_dataset(
@@ -264,7 +266,7 @@ def mix_separate_dataset(
     if with_waveforms:
         signature.update(_waveform_signature(num_mix, config))
     dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
-    return _finish(dataset, batch_size, 0, seed, cache)
+    return _finish(dataset, num_examples, batch_size, 0, seed, cache)
 
 
 def ccol_dataset(
@@ -343,4 +345,4 @@ def ccol_dataset(
     if with_waveforms:
         signature.update(_waveform_signature(2, config))
     dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
-    return _finish(dataset, batch_size, 0, seed, cache)
+    return _finish(dataset, num_samples, batch_size, 0, seed, cache)
