@@ -96,7 +96,7 @@ def curriculum_stages(num_stages=3, *, base_learning_rate=1e-4, decay=0.1, epoch
                 num_sources=tuple(range(1, sources + 1)) if accumulate else (sources,),
                 num_audio_clusters=sources,
                 num_visual_clusters=sources + 1,
-                learning_rate=base_learning_rate * decay**index,
+                learning_rate=float(f"{base_learning_rate * decay**index:.12g}"),  # 1e-05, not 1.0000000000000003e-05
                 epochs=epochs[index],
                 name=f"C{sources}",
             )
