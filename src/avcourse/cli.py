@@ -71,7 +71,7 @@ def _demo(args):
         print("training the demo-size CAVL reproduction (avcourse reproduce cavl --size demo) ...")
         results = cavl.run(size="demo", seed=args.seed)
         report.heading("CAVL in miniature (demo size: seconds of training, for the full run see avcourse reproduce cavl)")
-        for key in ("localization", "curriculum", "counting"):
+        for _, key in cavl.SECTIONS:
             report.table(results[key][0], results[key][1:])
     report.text(f"Generated in {time.perf_counter() - started:.1f} s.")
     path = report.save(Path(args.out) / "report.html")
@@ -80,21 +80,19 @@ def _demo(args):
 
 
 def _reproduce(args):
-    from avcourse.reproduce import cavl
-    from avcourse.report import HtmlReport
+    import importlib
 
-    results = cavl.run(size=args.size, seed=args.seed)
+    from avcourse.report import HtmlReport
+    from avcourse.reproduce.cavl import markdown_table
+
+    reproduction = importlib.import_module(f"avcourse.reproduce.{args.task}")
+    results = reproduction.run(size=args.size, seed=args.seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    sections = [
-        ("Localization on held-out one-source scenes", "localization"),
-        ("Curriculum vs no curriculum at equal steps (held-out three-source scenes)", "curriculum"),
-        ("Counting (held-out scenes with 1-4 sources)", "counting"),
-    ]
     markdown = [f"# avcourse reproduce {args.task} --size {args.size} --seed {args.seed}", ""]
     report = HtmlReport(f"avcourse reproduce {args.task} ({args.size})")
-    for title, key in sections:
-        markdown += [f"## {title}", "", cavl.markdown_table(results[key]), ""]
+    for title, key in reproduction.SECTIONS:
+        markdown += [f"## {title}", "", markdown_table(results[key]), ""]
         report.heading(title)
         report.table(results[key][0], results[key][1:])
     markdown.append(f"Run time: {results['seconds']:.0f} s. Recipe: {results['recipe']}")
@@ -143,7 +141,12 @@ def build_parser():
         description="Miniature reproduction of a paper's tables on the synthetic world (CPU, minutes). "
         "Writes OUT/<task>.md and OUT/<task>.html.",
     )
-    reproduce.add_argument("task", choices=["cavl"], help="which paper: cavl (localization, curriculum, counting)")
+    reproduce.add_argument(
+        "task",
+        choices=["cavl", "separation"],
+        help="which tables: cavl (localization, curriculum, counting) or separation (CAVL Table 4: "
+        "visually guided separation against NMF and ideal masks)",
+    )
     reproduce.add_argument("--size", choices=["demo", "small"], default="small", help="run size (default: %(default)s)")
     reproduce.add_argument("--seed", type=int, default=0, help="training seed (default: %(default)s)")
     reproduce.add_argument("--out", default="avcourse-reproduce", help="output folder (default: %(default)s)")

@@ -34,6 +34,13 @@ from avcourse.training.evaluation import localization_results
 
 TEST_SEED = 100_000
 
+# (title, key of run()'s result) of each table, in report order (``avcourse reproduce cavl``).
+SECTIONS = [
+    ("Localization on held-out one-source scenes", "localization"),
+    ("Curriculum vs no curriculum at equal steps (held-out three-source scenes)", "curriculum"),
+    ("Counting (held-out scenes with 1-4 sources)", "counting"),
+]
+
 
 @dataclasses.dataclass(frozen=True)
 class CavlRecipe:
@@ -108,6 +115,17 @@ def _train_stages(recipe, stages, seed):
         return keras.optimizers.Adam(learning_rate, clipnorm=recipe.clipnorm)
 
     return run_curriculum(_model(recipe), make_dataset, stages, optimizer=optimizer)
+
+
+def train_c1_model(recipe, seed=0):
+    """A CAVL model trained on stage C1 only (one-source scenes, ``k_a = 1``, ``k_v = 2``).
+
+    The first stage of this recipe's curriculum (``recipe.epochs_per_stage[0]``
+    epochs at ``recipe.learning_rate``), as in :func:`run`; the separation
+    reproduction extracts its visual vectors from such a model (CAVL supp. 6.4).
+    """
+    stages = curriculum_stages(1, base_learning_rate=recipe.learning_rate, epochs=[recipe.epochs_per_stage[0]])
+    return _train_stages(recipe, stages, seed).model
 
 
 def run(size="small", seed=0, log=print):
