@@ -38,6 +38,10 @@ TRUNK_CONFIGS = {
     # 8 x 8 pixel patches with 1 x 1 convolutions on top: every map cell sees only its
     # own patch, so background cells cannot encode the object (docs/results.md).
     "patch_visual": {"patch": (32, 8), "blocks": [[64, 64]], "kernel": 1, "pools": 0, "input_shape": (64, 64, 3)},
+    # The same 8 x 8 patches with one 3 x 3 convolution on top: each cell also sees its
+    # eight neighbours (24 px), enough to tell object edges from background on 96 px
+    # pictures without letting the whole background see the object (docs/results.md).
+    "patch_mix_visual": {"patch": (32, 8), "blocks": [[64]], "kernel": 3, "pools": 0, "input_shape": (96, 96, 3)},
 }
 
 

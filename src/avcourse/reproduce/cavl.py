@@ -76,7 +76,7 @@ class CavlRecipe:
 
 RECIPES = {
     "demo": CavlRecipe(train_scenes=128, test_scenes=32, epochs_per_stage=(2, 1, 1), counting_scenes=128, counting_epochs=1),
-    "small": CavlRecipe(),
+    "small": CavlRecipe(image_size=96, visual_trunk="patch_mix_visual"),
 }
 
 
