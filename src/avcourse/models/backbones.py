@@ -7,9 +7,11 @@
 * Visual: the VGG16 conv stack without its last max-pool: a 256 x 256 x 3
   picture becomes a 16 x 16 x 512 map.
 * ``"small_audio"``/``"small_visual"`` configs (narrow, shallow) train on a
-  CPU in seconds; ``"patch_visual"`` (8 x 8 patches + 1 x 1 convolutions, a
-  receptive field of one patch) is the visual trunk under which CAVL's
-  alignment localizes objects when trained from scratch (docs/results.md).
+  CPU in seconds. ``"patch_visual"`` (8 x 8 patches + 1 x 1 convolutions, a
+  receptive field of one patch, 64 px pictures) and ``"patch_mix_visual"``
+  (8 x 8 patches + one 3 x 3 convolution, 96 px pictures) are the visual
+  trunks under which CAVL's alignment localizes objects when trained from
+  scratch; the second localizes better (docs/results.md).
 
 Pretrained VGGish/VGG16 weights cannot be downloaded at run time: trunks start
 from random weights, and ``weights=path`` loads a ``.weights.h5`` file saved
@@ -50,7 +52,8 @@ def conv_trunk(config, input_shape=None, weights=None, name=None):
 
     Args:
         config: a key of ``TRUNK_CONFIGS`` (``"vggish"``, ``"vgg16"``,
-            ``"small_audio"``, ``"small_visual"``, ``"patch_visual"``).
+            ``"small_audio"``, ``"small_visual"``, ``"patch_visual"``,
+            ``"patch_mix_visual"``).
         input_shape: (height, width, channels); defaults to the config's.
         weights: optional path of a ``.weights.h5`` file for this trunk.
         name: model name (default: the config's).
@@ -95,5 +98,5 @@ def audio_trunk(config="vggish", input_shape=None, weights=None):
 
 
 def visual_trunk(config="vgg16", input_shape=None, weights=None):
-    """The visual stream's trunk: ``"vgg16"`` (paper), ``"small_visual"`` or ``"patch_visual"``."""
+    """The visual stream's trunk: ``"vgg16"`` (paper), ``"small_visual"``, ``"patch_visual"`` or ``"patch_mix_visual"``."""
     return conv_trunk(config, input_shape, weights, name="visual_trunk")

@@ -48,9 +48,10 @@ class CavlRecipe:
 
     The learning rate is larger than the paper's 1e-4 (and gradients are
     clipped) because the trunks start from random weights instead of
-    ImageNet/AudioSet pretraining; the visual trunk is ``"patch_visual"``,
-    under which the audio centre aligns with the object's cluster rather than
-    with the background's (docs/results.md).
+    ImageNet/AudioSet pretraining. The visual trunk has a small receptive
+    field (``"patch_visual"``; ``"patch_mix_visual"`` on 96 px pictures in the
+    "small" recipe) so that the audio centre aligns with the object's cluster
+    rather than with the background's (docs/results.md).
     """
 
     train_scenes: int = 1024
