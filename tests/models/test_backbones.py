@@ -59,3 +59,16 @@ def test_patch_trunk_cells_see_only_their_own_patch():
     assert difference[1, 2] > 0
     difference[1, 2] = 0
     assert np.all(difference == 0)
+
+
+def test_patch_mix_trunk_sees_one_ring_of_neighbouring_patches():
+    import numpy as np
+
+    trunk = visual_trunk("patch_mix_visual")
+    assert tuple(trunk.output.shape) == (None, 12, 12, 64)
+    image = np.zeros((1, 96, 96, 3), "float32")
+    changed = image.copy()
+    changed[0, 40:48, 40:48] = 1.0  # the patch of cell (5, 5)
+    touched = np.abs(np.asarray(trunk(changed)) - np.asarray(trunk(image))).sum(axis=-1)[0] > 0
+    rows, cols = np.nonzero(touched)
+    assert rows.min() >= 4 and rows.max() <= 6 and cols.min() >= 4 and cols.max() <= 6
