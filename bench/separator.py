@@ -32,7 +32,6 @@ Usage (with avcourse installed, e.g. ``pip install -e .``)::
 
 import argparse
 import os
-import platform
 import statistics
 import time
 
@@ -41,6 +40,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+
+from _machine import machine_line  # noqa: E402
 
 from avcourse.models.separator import UNetSeparator  # noqa: E402
 
@@ -54,21 +55,8 @@ CONFIGS = {
 def machine_info():
     import tensorflow as tf
 
-    model = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return (
-        f"{cores} cores ({model}), 1-min load {load:.1f}, Python {platform.python_version()}, "
-        f"numpy {np.__version__}, tensorflow {tf.__version__}, keras {keras.__version__} "
-        f"(backend {keras.backend.backend()})"
+    return machine_line(
+        {"numpy": np.__version__, "tensorflow": tf.__version__, "keras": f"{keras.__version__} (backend {keras.backend.backend()})"}
     )
 
 

@@ -27,11 +27,12 @@ Usage (with avcourse installed, e.g. ``pip install -e .``)::
 
 import argparse
 import os
-import platform
 import statistics
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from _machine import machine_line  # noqa: E402
 
 np = None  # imported in main(), after the thread settings are in the environment
 
@@ -43,20 +44,14 @@ def machine_info():
     import soundfile
     import tensorflow as tf
 
-    model = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return (
-        f"{cores} cores ({model}), Python {platform.python_version()}, numpy {np.__version__}, "
-        f"tensorflow {tf.__version__}, keras {keras.__version__} (backend {keras.backend.backend()}), "
-        f"librosa {librosa.__version__}, soundfile {soundfile.__version__}"
+    return machine_line(
+        {
+            "numpy": np.__version__,
+            "tensorflow": tf.__version__,
+            "keras": f"{keras.__version__} (backend {keras.backend.backend()})",
+            "librosa": librosa.__version__,
+            "soundfile": soundfile.__version__,
+        }
     )
 
 
