@@ -210,6 +210,7 @@ def mix_separate_dataset(
     random_gain=False,
     with_waveforms=False,
     cache=True,
+    scene_options=None,
 ):
     """Mix-and-separate examples: ``num_mix`` one-source scenes of different instruments, summed.
 
@@ -224,6 +225,10 @@ def mix_separate_dataset(
         magnitudes (targets for ratio/binary masks), ``labels`` (num_mix,)
         instrument indices, and with ``with_waveforms`` also
         ``mixture_waveform`` (samples,) and ``source_waveforms`` (num_mix, samples).
+
+    ``scene_options`` are further keyword arguments of ``make_scene`` for each
+    one-source scene (e.g. ``{"object_scale": (0.5, 0.7)}``, the object sizes a
+    CAVL model was trained on, so that its visual vectors see familiar pictures).
     """
     tf = _tf()
     config = config or audio.AudioConfig()
@@ -237,7 +242,15 @@ def mix_separate_dataset(
             rng = np.random.default_rng([seed, index])
             chosen = rng.choice(names, size=num_mix, replace=False)
             scenes = [
-                world.make_scene(1, seed + index * num_mix + k, instruments=[name], image_size=image_size, config=config, split=split)
+                world.make_scene(
+                    1,
+                    seed + index * num_mix + k,
+                    instruments=[name],
+                    image_size=image_size,
+                    config=config,
+                    split=split,
+                    **(scene_options or {}),
+                )
                 for k, name in enumerate(chosen)
             ]
             gains = (rng.uniform(0.5, 1.5, num_mix) if random_gain else np.ones(num_mix)) / num_mix
