@@ -83,21 +83,28 @@ def _reproduce(args):
     import importlib
 
     from avcourse.report import HtmlReport
-    from avcourse.reproduce.cavl import markdown_table
+    from avcourse.reproduce.tables import aggregate_seeds, markdown_table
 
     reproduction = importlib.import_module(f"avcourse.reproduce.{args.task}")
-    results = reproduction.run(size=args.size, seed=args.seed)
+    seeds = args.seeds or [args.seed]
+    runs = [reproduction.run(size=args.size, seed=seed) for seed in seeds]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    markdown = [f"# avcourse reproduce {args.task} --size {args.size} --seed {args.seed}", ""]
+    seed_text = f"--seeds {' '.join(map(str, seeds))}" if args.seeds else f"--seed {args.seed}"
+    markdown = [f"# avcourse reproduce {args.task} --size {args.size} {seed_text}", ""]
+    if len(runs) > 1:
+        markdown += [f"Mean ± standard deviation over {len(runs)} seeds.", ""]
     report = HtmlReport(f"avcourse reproduce {args.task} ({args.size})")
     for title, key in reproduction.SECTIONS:
-        markdown += [f"## {title}", "", markdown_table(results[key]), ""]
+        table = aggregate_seeds([run[key] for run in runs])
+        markdown += [f"## {title}", "", markdown_table(table), ""]
         report.heading(title)
-        report.table(results[key][0], results[key][1:])
-    markdown.append(f"Run time: {results['seconds']:.0f} s. Recipe: {results['recipe']}")
+        report.table(table[0], table[1:])
+    seconds = ", ".join(f"{run['seconds']:.0f}" for run in runs)
+    footer = f"Run time (s, per seed): {seconds}. Recipe: {runs[0]['recipe']}"
+    markdown.append(footer)
     (out / f"{args.task}.md").write_text("\n".join(markdown) + "\n")
-    report.text(f"Run time: {results['seconds']:.0f} s. Recipe: {results['recipe']}")
+    report.text(footer)
     report.save(out / f"{args.task}.html")
     print("\n".join(markdown))
     print(f"wrote {(out / f'{args.task}.md').resolve()}")
@@ -148,7 +155,15 @@ def build_parser():
         "visually guided separation against NMF and ideal masks)",
     )
     reproduce.add_argument("--size", choices=["demo", "small"], default="small", help="run size (default: %(default)s)")
-    reproduce.add_argument("--seed", type=int, default=0, help="training seed (default: %(default)s)")
+    seeds = reproduce.add_mutually_exclusive_group()
+    seeds.add_argument("--seed", type=int, default=0, help="training seed (default: %(default)s)")
+    seeds.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        metavar="SEED",
+        help="run once per seed and report every number as mean ± standard deviation over the seeds",
+    )
     reproduce.add_argument("--out", default="avcourse-reproduce", help="output folder (default: %(default)s)")
     reproduce.set_defaults(run=_reproduce)
     return parser

@@ -26,8 +26,6 @@ def test_reproduce_cavl_writes_all_tables(tiny_recipe, tmp_path):
     assert (tmp_path / "cavl.html").is_file()
 
 
-def test_markdown_table_formats_floats():
-    assert cavl.markdown_table([["a", "b"], ["x", 0.12345]]) == "| a | b |\n|---|---|\n| x | 0.123 |"
 
 
 def test_unknown_size_is_rejected():

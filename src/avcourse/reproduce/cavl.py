@@ -194,14 +194,3 @@ def run(size="small", seed=0, log=print):
         "seconds": time.perf_counter() - started,
         "recipe": dataclasses.asdict(recipe),
     }
-
-
-def markdown_table(rows):
-    """A table (header row first) as GitHub markdown, floats with 3 decimals."""
-
-    def cell(value):
-        return f"{value:.3f}" if isinstance(value, (float, np.floating)) else str(value)
-
-    lines = ["| " + " | ".join(cell(v) for v in rows[0]) + " |", "|" + "---|" * len(rows[0])]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows[1:]]
-    return "\n".join(lines)

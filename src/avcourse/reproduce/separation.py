@@ -112,6 +112,8 @@ def _mixtures(recipe, count, seed, split, with_waveforms=False):
         split=split,
         with_waveforms=with_waveforms,
         cache=False,
+        # the pictures show objects at the sizes the CAVL model was trained on
+        scene_options={"object_scale": recipe.cavl.object_scale},
     )
     examples = list(dataset.as_numpy_iterator())
     return {key: np.stack([example[key] for example in examples]) for key in examples[0]}
