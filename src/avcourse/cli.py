@@ -166,6 +166,10 @@ def build_parser():
     )
     reproduce.add_argument("--out", default="avcourse-reproduce", help="output folder (default: %(default)s)")
     reproduce.set_defaults(run=_reproduce)
+
+    from avcourse.data.prepare import register_cli as register_prepare
+
+    register_prepare(commands)
     return parser
 
 

@@ -1,0 +1,682 @@
+"""``avcourse prepare``: decode a downloaded dataset once into sharded TFRecord files.
+
+Training on the real datasets reads every clip many times; decoding a video
+(or resampling a 44.1 kHz wav) each time costs far more than the network step
+on a small model. :func:`prepare` indexes the folder a user downloaded with
+the dataset's own loader (:mod:`avcourse.data.music`, ``audioset``,
+``flickr``, ``esc50``), decodes each clip once, in parallel, and writes
+
+    <output_dir>/<dataset>-00000-of-00042.tfrecord ...   the shards
+    <output_dir>/manifest.json                           settings + finished shards
+    <output_dir>/report.json                             missing and corrupt files
+
+Each record holds one clip: its id, the waveform at 11025 Hz (int16 with a
+scale, or float32), its frames at 1 fps as JPEG bytes resized to
+``image_size`` x ``image_size``, its labels, its number of sound sources and,
+where the dataset has them, boxes (SoundNet-Flickr) and a fold (ESC-50).
+:func:`avcourse.data.shards.shard_dataset` reads them back as a ``tf.data``
+pipeline.
+
+The run is resumable and idempotent: the clips are split into shards in the
+index's order, a shard is written to a temporary name and renamed when
+complete, and the manifest (also renamed into place) lists the finished
+shards. A rerun with the same settings skips them, so an interrupted run picks
+up where it stopped and a finished one does nothing; decoding and JPEG
+encoding are deterministic, so a rebuilt shard is byte-identical to the lost
+one. A file that cannot be decoded is skipped and reported, never fatal.
+
+Used by: avcourse prepare, avcourse.training.recipes
+"""
+
+import concurrent.futures
+import hashlib
+import io
+import json
+import math
+import multiprocessing
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from avcourse._validation import check_positive_int
+
+DATASETS = ("music", "audioset", "flickr", "esc50")
+MANIFEST_NAME = "manifest.json"
+REPORT_NAME = "report.json"
+# Bumped when the record layout changes, so old shards are never mixed with new ones.
+FORMAT_VERSION = 1
+AUDIO_FORMATS = ("int16", "float32")
+
+_VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm")
+_AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".m4a")
+_AUDIOSET_SEGMENTS = ("balanced_train_segments.csv", "eval_segments.csv", "unbalanced_train_segments.csv")
+_AUDIOSET_HINT = (
+    "Download a segments CSV (e.g. balanced_train_segments.csv) from "
+    "https://research.google.com/audioset/download.html into <root>, and each segment's clip "
+    "(trimmed to its 10 s, e.g. with yt-dlp) as <root>/video/<YTID>.mp4 or <root>/audio/<YTID>.wav "
+    "(.mkv/.webm, .flac/.ogg/.mp3/.m4a and the names Y<YTID> or <YTID>_<start seconds> also work)."
+)
+
+
+# --------------------------------------------------------------------------- indexing
+
+
+def _clip(clip_id, *, audio=None, video=None, image=None, labels=(), num_sources=0, boxes=(), fold=0):
+    """One clip to decode: where its media are and the metadata its record carries."""
+    return {
+        "clip_id": str(clip_id),
+        "audio": None if audio is None else str(audio),
+        "video": None if video is None else str(video),
+        "image": None if image is None else str(image),
+        "labels": [str(label) for label in labels],
+        "num_sources": int(num_sources),
+        "boxes": [[float(v) for v in box] for box in boxes],
+        "fold": int(fold),
+    }
+
+
+def _index_music(root, which="solo"):
+    from avcourse.data import music
+
+    with warnings.catch_warnings():  # the missing videos go to the report instead
+        warnings.simplefilter("ignore")
+        index = music.index_music(root, which=which)
+    found = {(entry["category"], entry["id"]) for entry in index}
+    missing = [
+        f"{category}/{video_id}"
+        for category, video_ids in music.load_music_ids(which).items()
+        for video_id in video_ids
+        if (category, video_id) not in found
+    ]
+    clips = [
+        _clip(
+            f"{entry['category'].replace(' ', '+')}/{entry['id']}",
+            video=entry["path"],
+            labels=entry["instruments"],
+            num_sources=len(entry["instruments"]),
+        )
+        for entry in index
+    ]
+    return clips, missing
+
+
+def _find_audioset_clip(root, segment):
+    stems = (segment.ytid, f"Y{segment.ytid}", f"{segment.ytid}_{int(segment.start)}")
+    places = ((root / "video", _VIDEO_SUFFIXES), (root / "audio", _AUDIO_SUFFIXES), (root, _VIDEO_SUFFIXES + _AUDIO_SUFFIXES))
+    for folder, suffixes in places:
+        for stem in stems:
+            for suffix in suffixes:
+                candidate = folder / f"{stem}{suffix}"
+                if candidate.is_file():
+                    return candidate
+    return None
+
+
+def _index_audioset(root, segments=None):
+    from avcourse.data import audioset
+
+    if not root.is_dir():
+        raise FileNotFoundError(f"AudioSet folder {str(root)!r} does not exist. {_AUDIOSET_HINT}")
+    if segments is None:
+        found = [root / name for name in _AUDIOSET_SEGMENTS if (root / name).is_file()]
+        if not found:
+            raise FileNotFoundError(
+                f"no AudioSet segments CSV ({', '.join(_AUDIOSET_SEGMENTS)}) in {str(root)!r}. {_AUDIOSET_HINT}"
+            )
+        segments = found[0]
+    rows = audioset.read_segments_csv(root / segments)
+    # A user's own ontology.json beside the CSV wins over the bundled copy.
+    ontology = audioset.load_ontology(root / "ontology.json" if (root / "ontology.json").is_file() else None)
+    clips, missing = [], []
+    for segment in rows:
+        path = _find_audioset_clip(root, segment)
+        if path is None:
+            missing.append(segment.ytid)
+            continue
+        is_video = path.suffix in _VIDEO_SUFFIXES
+        clips.append(
+            _clip(
+                segment.ytid,
+                video=path if is_video else None,
+                audio=None if is_video else path,
+                labels=segment.labels,
+                num_sources=audioset.count_sources(segment.labels, ontology),
+            )
+        )
+    if not clips:
+        raise FileNotFoundError(
+            f"none of the {len(rows)} AudioSet segments of {segments} has a clip under {root}. {_AUDIOSET_HINT}"
+        )
+    return clips, missing
+
+
+def _index_flickr(root):
+    from avcourse.data import flickr
+
+    ids = flickr.load_flickr_test_ids()
+    with warnings.catch_warnings():  # incomplete ids go to the report instead
+        warnings.simplefilter("ignore")
+        index = flickr.index_flickr(root, ids=ids, strict=False)
+    complete = {entry["id"] for entry in index}
+    clips = []
+    for entry in index:
+        # Boxes are stored normalised, so they stay valid for any frame size.
+        boxes, (width, height) = flickr._parse(entry["annotation"])
+        normalised = [[x1 / width, y1 / height, x2 / width, y2 / height] for x1, y1, x2, y2 in boxes]
+        clips.append(_clip(entry["id"], audio=entry["audio"], image=entry["image"], boxes=normalised))
+    return clips, [item for item in ids if item not in complete]
+
+
+def _index_esc50(root):
+    from avcourse.data import esc50
+
+    records = esc50.load_esc50(root, check_audio=False)
+    clips = [
+        _clip(Path(r["filename"]).stem, audio=r["path"], labels=[r["category"]], num_sources=1, fold=r["fold"])
+        for r in records
+        if r["path"].is_file()
+    ]
+    missing = [r["filename"] for r in records if not r["path"].is_file()]
+    if not clips:
+        raise FileNotFoundError(
+            f"none of the {len(records)} ESC-50 audio files is under {root / 'audio'}. {esc50._DOWNLOAD_HINT}"
+        )
+    return clips, missing
+
+
+def index_dataset(dataset, root, *, which="solo", segments=None):
+    """List the clips of a downloaded dataset and the files that are missing.
+
+    Args:
+        dataset: ``"music"``, ``"audioset"``, ``"flickr"`` or ``"esc50"``.
+        root: the folder the user downloaded (layouts in ``docs/prepare.md``).
+        which: MUSIC id list: ``"solo"``, ``"duet"`` or ``"music21"``.
+        segments: AudioSet segments CSV, relative to ``root`` (default: the
+            first of ``balanced_train_segments.csv``, ``eval_segments.csv``,
+            ``unbalanced_train_segments.csv`` found there).
+
+    Returns:
+        ``(clips, missing)``: one dict per clip found, in the id list's order,
+        with ``clip_id``, the media paths (``audio``, ``video``, ``image``),
+        ``labels``, ``num_sources``, ``boxes`` and ``fold``; and the names of
+        the listed clips whose files are not there.
+
+    Raises:
+        ValueError: if ``dataset`` is unknown.
+        FileNotFoundError: if ``root`` or its metadata is missing, or no clip
+            is there; the message says what to download and where to put it.
+    """
+    _check_dataset(dataset)
+    root = Path(root)
+    if dataset == "music":
+        return _index_music(root, which)
+    if dataset == "audioset":
+        return _index_audioset(root, segments)
+    if dataset == "flickr":
+        return _index_flickr(root)
+    return _index_esc50(root)
+
+
+def _check_dataset(dataset):
+    if dataset not in DATASETS:
+        raise ValueError(f"`dataset` must be one of {list(DATASETS)}; received {dataset!r}.")
+
+
+# --------------------------------------------------------------------------- decoding (in the workers)
+
+
+def _encode_jpeg(frame, image_size, quality):
+    from PIL import Image
+
+    image = Image.fromarray(frame).convert("RGB")
+    if image.size != (image_size, image_size):
+        # Square resize, as CAVL feeds 256 x 256 frames; the aspect ratio is not kept.
+        image = image.resize((image_size, image_size), Image.BILINEAR)
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def _decode_media(clip, settings):
+    """(waveform float32 at 11025 Hz, list of RGB frames) of one clip."""
+    from avcourse import audio
+
+    max_seconds, fps, rate = settings["max_seconds"], settings["fps"], settings["sample_rate"]
+    if clip["video"] is not None:
+        from avcourse.data.music import decode_video
+
+        max_frames = None if max_seconds is None else max(1, math.ceil(max_seconds * fps))
+        frames, waveform = decode_video(clip["video"], fps=fps, sample_rate=rate, max_frames=max_frames)
+        frames = list(frames)
+    else:
+        waveform = audio.load_audio(clip["audio"], duration=max_seconds)
+        frames = []
+        if clip["image"] is not None:
+            from PIL import Image
+
+            with Image.open(clip["image"]) as image:
+                frames = [np.asarray(image.convert("RGB"))]
+    if max_seconds is not None:
+        waveform = waveform[: int(round(max_seconds * rate))]
+    if settings["frames_per_clip"] is not None:
+        frames = frames[: settings["frames_per_clip"]]
+    return waveform, frames
+
+
+def _decode_clip(clip, settings):
+    """Decode one clip into the payload of its record; a broken file gives an error entry instead.
+
+    Runs in a worker, so it returns plain bytes and numbers (cheap to pickle)
+    and leaves building the ``tf.train.Example`` to the writing process.
+    """
+    try:
+        waveform, frames = _decode_media(clip, settings)
+        jpegs = [_encode_jpeg(frame, settings["image_size"], settings["jpeg_quality"]) for frame in frames]
+    except (ValueError, OSError) as error:  # undecodable, truncated or vanished file
+        return {"clip_id": clip["clip_id"], "error": f"{type(error).__name__}: {error}"}
+    waveform = np.asarray(waveform, np.float32)
+    if settings["audio_format"] == "int16":
+        peak = float(np.max(np.abs(waveform))) if waveform.size else 0.0
+        # Scale the peak to full range (best precision); silence keeps a unit-free scale.
+        scale = peak / 32767.0 if peak > 0 else 1.0 / 32767.0
+        data = np.round(waveform / scale).clip(-32767, 32767).astype("<i2").tobytes()
+    else:
+        scale, data = 1.0, waveform.astype("<f4").tobytes()
+    return {"clip_id": clip["clip_id"], "waveform": data, "scale": scale, "jpegs": jpegs}
+
+
+def _serialize(clip, payload, settings):
+    import tensorflow as tf
+
+    def ints(values):
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
+
+    def floats(values):
+        return tf.train.Feature(float_list=tf.train.FloatList(value=values))
+
+    def strings(values):
+        return tf.train.Feature(bytes_list=tf.train.BytesList(value=values))
+
+    features = {
+        "clip_id": strings([clip["clip_id"].encode()]),
+        "waveform": strings([payload["waveform"]]),
+        "waveform_bits": ints([16 if settings["audio_format"] == "int16" else 32]),
+        "waveform_scale": floats([payload["scale"]]),
+        "sample_rate": ints([settings["sample_rate"]]),
+        "frames": strings(payload["jpegs"]),
+        "frame_size": ints([settings["image_size"], settings["image_size"]]),
+        "labels": strings([label.encode() for label in clip["labels"]]),
+        "num_sources": ints([clip["num_sources"]]),
+        "boxes": floats([value for box in clip["boxes"] for value in box]),
+        "fold": ints([clip["fold"]]),
+    }
+    return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
+
+
+# --------------------------------------------------------------------------- manifest, report, progress
+
+
+def _write_json(path, content):
+    """Write JSON to a temporary name, then rename: a crash never leaves half a file."""
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(content, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _plan_key(settings, clips):
+    """Fingerprint of the settings and the clip list: shards are reusable only under the same plan."""
+    content = json.dumps({"settings": settings, "clips": clips}, sort_keys=True).encode()
+    return hashlib.sha256(content).hexdigest()
+
+
+class _Progress:
+    """A one-line progress bar on stderr (tqdm is not a dependency)."""
+
+    def __init__(self, total, label, enabled):
+        self.total, self.label, self.enabled = total, label, enabled and total > 0
+        self.done, self.started, self.shown = 0, time.perf_counter(), 0.0
+
+    def update(self, count=1):
+        self.done += count
+        now = time.perf_counter()
+        if self.enabled and (now - self.shown > 0.2 or self.done == self.total):
+            self.shown = now
+            width = 30
+            filled = int(width * self.done / self.total)
+            rate = self.done / max(now - self.started, 1e-9)
+            sys.stderr.write(
+                f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} clips, {rate:.1f}/s"
+            )
+            if self.done == self.total:
+                sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+# --------------------------------------------------------------------------- prepare
+
+
+def _check_optional_positive(value, name, kind=int):
+    if value is None:
+        return None
+    if kind is int:
+        return check_positive_int(value, name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"`{name}` must be a positive number or None; received {value!r}.")
+    return float(value)
+
+
+def _executor(num_workers, executor):
+    if num_workers == 0:
+        return None
+    if executor == "thread":
+        return concurrent.futures.ThreadPoolExecutor(num_workers)
+    # "spawn": forking a process that has loaded TensorFlow (and its threads) can deadlock.
+    return concurrent.futures.ProcessPoolExecutor(num_workers, mp_context=multiprocessing.get_context("spawn"))
+
+
+def _decoded(clips, settings, pool, window):
+    """Yield ``(position, payload)`` of each clip, decoding at most ``window`` ahead of the slowest."""
+    if pool is None:
+        for position, clip in enumerate(clips):
+            yield position, _decode_clip(clip, settings)
+        return
+    pending, upcoming = {}, iter(enumerate(clips))
+    try:
+        for position, clip in upcoming:
+            pending[pool.submit(_decode_clip, clip, settings)] = position
+            if len(pending) >= window:
+                break
+        while pending:
+            done, _ = concurrent.futures.wait(pending, return_when=concurrent.futures.FIRST_COMPLETED)
+            for future in done:
+                yield pending.pop(future), future.result()
+            for position, clip in upcoming:
+                pending[pool.submit(_decode_clip, clip, settings)] = position
+                if len(pending) >= window:
+                    break
+    finally:
+        for future in pending:
+            future.cancel()
+
+
+def _write_shard(path, members, payloads, settings):
+    """Write one shard (to a temporary name, then rename) and return its manifest entry."""
+    import tensorflow as tf
+
+    temporary = path.with_name(path.name + ".tmp")
+    corrupt, num_records = [], 0
+    with tf.io.TFRecordWriter(str(temporary)) as writer:
+        for clip, payload in zip(members, payloads):
+            if "error" in payload:
+                corrupt.append({"clip_id": payload["clip_id"], "error": payload["error"]})
+                continue
+            writer.write(_serialize(clip, payload, settings))
+            num_records += 1
+    os.replace(temporary, path)
+    return {
+        "num_records": num_records,
+        "clip_ids": [clip["clip_id"] for clip in members],
+        "corrupt": corrupt,
+        "bytes": path.stat().st_size,
+        "sha256": _sha256(path),
+    }
+
+
+def prepare(
+    dataset,
+    root,
+    output_dir,
+    *,
+    num_workers=None,
+    shard_size=256,
+    frames_per_clip=None,
+    image_size=224,
+    max_seconds=None,
+    fps=1.0,
+    audio_format="int16",
+    jpeg_quality=90,
+    which="solo",
+    segments=None,
+    executor="process",
+    overwrite=False,
+    progress=True,
+):
+    """Decode a downloaded dataset once into sharded TFRecord files (resumable).
+
+    Args:
+        dataset: ``"music"``, ``"audioset"``, ``"flickr"`` or ``"esc50"``.
+        root: the folder the user downloaded (layouts in ``docs/prepare.md``).
+        output_dir: where shards, ``manifest.json`` and ``report.json`` go
+            (created if needed).
+        num_workers: decoding processes (or threads); None uses every core,
+            0 decodes in this process (easiest to debug).
+        shard_size: clips per shard (a few hundred MB per shard reads well).
+        frames_per_clip: keep at most this many frames per clip; None keeps
+            every frame (1 per second of video; one for a Flickr image).
+        image_size: frames are resized to ``image_size`` x ``image_size``.
+        max_seconds: keep at most this many seconds of each clip (audio and
+            frames); None keeps whole clips.
+        fps: frames per second sampled from videos (1 in CAVL).
+        audio_format: ``"int16"`` (half the size; the record stores the scale
+            that maps the peak to 32767) or ``"float32"`` (exact).
+        jpeg_quality: JPEG quality of the frames (1-95).
+        which: MUSIC id list: ``"solo"``, ``"duet"`` or ``"music21"``.
+        segments: AudioSet segments CSV relative to ``root`` (see
+            :func:`index_dataset`).
+        executor: ``"process"`` (a ``spawn`` process pool, for real runs: a
+            script calling :func:`prepare` needs the ``if __name__ ==
+            "__main__":`` guard) or ``"thread"`` (a thread pool: starts at
+            once, shares memory).
+        overwrite: discard shards made with other settings or another clip
+            list instead of raising.
+        progress: draw a progress bar on stderr.
+
+    Returns:
+        the report, also written to ``output_dir/report.json``: ``dataset``,
+        ``root``, ``output_dir``, ``num_clips`` (indexed), ``num_records``
+        (written in all shards), ``num_shards``, ``shards_written`` and
+        ``shards_reused`` (this run), ``missing`` (listed clips without
+        files), ``corrupt`` (``{"clip_id", "error"}`` of files that could not
+        be decoded and were skipped), ``shards`` (file names) and ``seconds``.
+
+    Raises:
+        ValueError: if an argument is invalid, or ``output_dir`` holds shards
+            of another plan and ``overwrite`` is False.
+        FileNotFoundError: if ``root`` or its metadata is missing (the
+            message says what to download and where).
+
+    Examples:
+        >>> report = prepare("esc50", "~/data/ESC-50", "~/data/esc50-shards", num_workers=4)  # doctest: +SKIP
+        >>> report["num_records"], len(report["corrupt"])  # doctest: +SKIP
+        (2000, 0)
+    """
+    started = time.perf_counter()
+    _check_dataset(dataset)
+    shard_size = check_positive_int(shard_size, "shard_size")
+    image_size = check_positive_int(image_size, "image_size")
+    frames_per_clip = _check_optional_positive(frames_per_clip, "frames_per_clip")
+    max_seconds = _check_optional_positive(max_seconds, "max_seconds", float)
+    fps = _check_optional_positive(fps, "fps", float)
+    if fps is None:
+        raise ValueError("`fps` must be a positive number; received None.")
+    if audio_format not in AUDIO_FORMATS:
+        raise ValueError(f"`audio_format` must be one of {list(AUDIO_FORMATS)}; received {audio_format!r}.")
+    if isinstance(jpeg_quality, bool) or not isinstance(jpeg_quality, int) or not 1 <= jpeg_quality <= 95:
+        raise ValueError(f"`jpeg_quality` must be an int in [1, 95]; received {jpeg_quality!r}.")
+    if executor not in ("process", "thread"):
+        raise ValueError(f"`executor` must be 'process' or 'thread'; received {executor!r}.")
+    if num_workers is None:
+        num_workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
+        raise ValueError(f"`num_workers` must be an int >= 0 or None; received {num_workers!r}.")
+
+    root, output_dir = Path(root).expanduser(), Path(output_dir).expanduser()
+    clips, missing = index_dataset(dataset, root, which=which, segments=segments)
+    from avcourse.audio import AudioConfig
+
+    settings = {
+        "format_version": FORMAT_VERSION,
+        "dataset": dataset,
+        "shard_size": shard_size,
+        "image_size": image_size,
+        "frames_per_clip": frames_per_clip,
+        "max_seconds": max_seconds,
+        "fps": fps,
+        "audio_format": audio_format,
+        "jpeg_quality": jpeg_quality,
+        "sample_rate": AudioConfig().sample_rate,
+    }
+    # Paths are left out of the plan, so a moved download still reuses its shards.
+    plan = _plan_key(settings, [{k: v for k, v in clip.items() if k not in ("audio", "video", "image")} for clip in clips])
+    num_shards = math.ceil(len(clips) / shard_size)
+    names = [f"{dataset}-{index:05d}-of-{num_shards:05d}.tfrecord" for index in range(num_shards)]
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    manifest_path = output_dir / MANIFEST_NAME
+    manifest = {"plan": plan, "settings": settings, "num_clips": len(clips), "shards": {}}
+    if manifest_path.is_file():
+        previous = json.loads(manifest_path.read_text(encoding="utf-8"))
+        if previous.get("plan") == plan:
+            manifest["shards"] = previous.get("shards", {})
+        elif not overwrite:
+            raise ValueError(
+                f"`output_dir` {str(output_dir)!r} holds shards prepared with other settings or another clip list "
+                f"(theirs: {previous.get('settings')}, {previous.get('num_clips')} clips; "
+                f"this run: {settings}, {len(clips)} clips). Use a new output_dir, or overwrite=True to replace them."
+            )
+        else:
+            for name in previous.get("shards", {}):
+                (output_dir / name).unlink(missing_ok=True)
+    # A shard counts as finished only if its file is still there, whole.
+    finished = {
+        name: entry
+        for name, entry in manifest["shards"].items()
+        if name in names and (output_dir / name).is_file() and (output_dir / name).stat().st_size == entry["bytes"]
+    }
+    manifest["shards"] = finished
+    _write_json(manifest_path, manifest)
+
+    todo = {
+        index: clips[index * shard_size : (index + 1) * shard_size] for index, name in enumerate(names) if name not in finished
+    }
+    work = [(index, clip) for index, members in todo.items() for clip in members]
+    bar = _Progress(len(work), f"prepare {dataset}", progress)
+    pool = _executor(num_workers, executor) if work else None
+    try:
+        decoded = {index: {} for index in todo}
+        for position, payload in _decoded([clip for _, clip in work], settings, pool, window=4 * max(num_workers, 1)):
+            bar.update()
+            index = work[position][0]
+            decoded[index][position] = payload
+            if len(decoded[index]) < len(todo[index]):
+                continue
+            payloads = [payload for _, payload in sorted(decoded.pop(index).items())]
+            manifest["shards"][names[index]] = _write_shard(output_dir / names[index], todo[index], payloads, settings)
+            _write_json(manifest_path, manifest)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    shards = manifest["shards"]
+    report = {
+        "dataset": dataset,
+        "root": str(root),
+        "output_dir": str(output_dir),
+        "num_clips": len(clips),
+        "num_records": sum(shards[name]["num_records"] for name in names),
+        "num_shards": num_shards,
+        "shards_written": len(todo),
+        "shards_reused": num_shards - len(todo),
+        "missing": missing,
+        "corrupt": [entry for name in names for entry in shards[name]["corrupt"]],
+        "shards": names,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    _write_json(output_dir / REPORT_NAME, report)
+    return report
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def _run(args):
+    report = prepare(
+        args.dataset,
+        args.root,
+        args.output,
+        num_workers=args.workers,
+        shard_size=args.shard_size,
+        frames_per_clip=args.frames_per_clip,
+        image_size=args.image_size,
+        max_seconds=args.max_seconds,
+        audio_format=args.audio_format,
+        which=args.which,
+        segments=args.segments,
+        executor=args.executor,
+        overwrite=args.overwrite,
+        progress=not args.quiet,
+    )
+    print(
+        f"{report['num_records']} clips in {report['num_shards']} shards under {report['output_dir']} "
+        f"({report['shards_written']} written, {report['shards_reused']} already done); "
+        f"{len(report['missing'])} missing and {len(report['corrupt'])} corrupt files listed in "
+        f"{Path(report['output_dir']) / REPORT_NAME}."
+    )
+    return 0
+
+
+def register_cli(subparsers):
+    """Add the ``avcourse prepare`` subcommand to an ``argparse`` subparsers object.
+
+    The handler is set as the parser default ``run`` (``args.run(args)``
+    returns the exit code), as the other subcommands of :mod:`avcourse.cli`.
+
+    Args:
+        subparsers: the object returned by ``ArgumentParser.add_subparsers``.
+
+    Returns:
+        the ``prepare`` sub-parser.
+
+    Examples:
+        >>> import argparse
+        >>> parser = argparse.ArgumentParser(prog="avcourse")
+        >>> _ = register_cli(parser.add_subparsers(dest="command"))
+        >>> parser.parse_args(["prepare", "esc50", "--root", "ESC-50", "--output", "shards"]).shard_size
+        256
+    """
+    parser = subparsers.add_parser(
+        "prepare",
+        help="decode a downloaded dataset once into sharded TFRecord files (resumable)",
+        description="Index a downloaded dataset (MUSIC, AudioSet, SoundNet-Flickr or ESC-50), decode every clip "
+        "once in parallel and write OUTPUT/<dataset>-NNNNN-of-NNNNN.tfrecord, OUTPUT/manifest.json and "
+        "OUTPUT/report.json (missing and corrupt files). Rerunning resumes an interrupted run and skips "
+        "finished shards. Layouts: docs/prepare.md.",
+    )
+    parser.add_argument("dataset", choices=DATASETS, help="which dataset the folder holds")
+    parser.add_argument("--root", required=True, help="the downloaded dataset folder")
+    parser.add_argument("--output", required=True, help="output folder for the shards")
+    parser.add_argument("--workers", type=int, default=None, help="decoding processes (default: every core; 0: none)")
+    parser.add_argument("--shard-size", type=int, default=256, help="clips per shard (default: %(default)s)")
+    parser.add_argument("--frames-per-clip", type=int, default=None, help="keep at most this many frames per clip")
+    parser.add_argument("--image-size", type=int, default=224, help="frame side in pixels (default: %(default)s)")
+    parser.add_argument("--max-seconds", type=float, default=None, help="keep at most this many seconds per clip")
+    parser.add_argument("--audio-format", choices=AUDIO_FORMATS, default="int16", help="waveform storage (%(default)s)")
+    parser.add_argument("--which", choices=("solo", "duet", "music21"), default="solo", help="MUSIC id list (%(default)s)")
+    parser.add_argument("--segments", default=None, help="AudioSet segments CSV inside --root (default: the first found)")
+    parser.add_argument("--executor", choices=("process", "thread"), default="process", help="worker pool (%(default)s)")
+    parser.add_argument("--overwrite", action="store_true", help="replace shards prepared with other settings")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(run=_run)
+    return parser
