@@ -11,6 +11,10 @@ import time
 from pathlib import Path
 
 
+# The reproductions `avcourse demo` runs at demo size, in the course's order.
+DEMO_REPRODUCTIONS = [("cavl", "CAVL"), ("separation", "Visually guided separation"), ("ccol", "CCoL")]
+
+
 def _demo(args):
     import matplotlib
 
@@ -66,13 +70,16 @@ def _demo(args):
     report.heading("Summary")
     report.table(["scene", "sources", "instruments", "AudioSet level-3 count", "ideal-mask SDR (dB)"], rows)
     if not args.no_training:
-        from avcourse.reproduce import cavl
+        import importlib
 
-        print("training the demo-size CAVL reproduction (avcourse reproduce cavl --size demo) ...")
-        results = cavl.run(size="demo", seed=args.seed)
-        report.heading("CAVL in miniature (demo size: seconds of training, for the full run see avcourse reproduce cavl)")
-        for _, key in cavl.SECTIONS:
-            report.table(results[key][0], results[key][1:])
+        for task, title in DEMO_REPRODUCTIONS:
+            reproduction = importlib.import_module(f"avcourse.reproduce.{task}")
+            print(f"training the demo-size {task} reproduction (avcourse reproduce {task} --size demo) ...")
+            results = reproduction.run(size="demo", seed=args.seed)
+            report.heading(f"{title} in miniature (demo size: seconds of training; the full run: avcourse reproduce {task})")
+            for section, key in reproduction.SECTIONS:
+                report.text(section)
+                report.table(results[key][0], results[key][1:])
     report.text(f"Generated in {time.perf_counter() - started:.1f} s.")
     path = report.save(Path(args.out) / "report.html")
     print(f"wrote {path.resolve()} ({args.num_scenes} scenes, {time.perf_counter() - started:.1f} s)")
@@ -138,7 +145,9 @@ def build_parser():
     demo.add_argument("--seed", type=int, default=0, help="seed of the first scene (default: %(default)s)")
     demo.add_argument("--image-size", type=int, default=128, help="picture side in pixels (default: %(default)s)")
     demo.add_argument(
-        "--no-training", action="store_true", help="only compose scenes; skip the demo-size CAVL training (~40 s)"
+        "--no-training",
+        action="store_true",
+        help="only compose scenes; skip the demo-size CAVL, separation and CCoL trainings (about 2 min)",
     )
     demo.set_defaults(run=_demo)
 
@@ -150,9 +159,10 @@ def build_parser():
     )
     reproduce.add_argument(
         "task",
-        choices=["cavl", "separation"],
-        help="which tables: cavl (localization, curriculum, counting) or separation (CAVL Table 4: "
-        "visually guided separation against NMF and ideal masks)",
+        choices=["cavl", "separation", "ccol"],
+        help="which tables: cavl (localization, curriculum, counting), separation (CAVL Table 4: "
+        "visually guided separation against NMF and ideal masks) or ccol (CCoL Tables 1 and 2: "
+        "sounding-object grounding and separation)",
     )
     reproduce.add_argument("--size", choices=["demo", "small"], default="small", help="run size (default: %(default)s)")
     seeds = reproduce.add_mutually_exclusive_group()
@@ -168,8 +178,10 @@ def build_parser():
     reproduce.set_defaults(run=_reproduce)
 
     from avcourse.data.prepare import register_cli as register_prepare
+    from avcourse.training.recipes import register_cli as register_train
 
     register_prepare(commands)
+    register_train(commands)
     return parser
 
 

@@ -202,3 +202,70 @@ def test_load_music_boxes_errors(tmp_path):
     bad.write_text('{"v/frame_000/00000.jpg": {"bbox": [{"box": [1, 2, 3, 4]}], "height": 10}}')
     with pytest.raises(ValueError, match="malformed record 'v/frame_000/00000.jpg'"):
         music.load_music_boxes("solo", bad)
+
+
+# --- Co-Separation detections → CCoL object crops ---------------------------------------------
+
+
+def _write_frames(folder, count=4, size=(40, 30)):
+    from PIL import Image
+
+    folder.mkdir()
+    for index in range(count):
+        image = np.zeros((size[1], size[0], 3), np.uint8)
+        image[5:15, 10:30] = (255, 0, 0)  # a red object
+        image[0, 0] = (index, index, index)
+        Image.fromarray(image).save(folder / f"{index + 1:06d}.png")
+    return folder
+
+
+def test_detection_crops_most_confident_box_per_frame(tmp_path):
+    frames = _write_frames(tmp_path / "frames")
+    rows = np.array(
+        [
+            # frame, class, conf, x1, y1, x2, y2
+            [0, 3, 0.9, 10, 5, 30, 15],  # the red object (most confident)
+            [0, 7, 0.2, 0, 15, 40, 30],  # a less confident black box
+            [1, 3, 0.8, 10, 5, 30, 15],
+            [2, 7, 0.3, 0, 15, 40, 30],  # alone: kept for frame 2
+            [2, 3, 0.1, 10, 5, 30, 15],
+            [9, 3, 0.99, 10, 5, 30, 15],  # beyond the frames: ignored
+        ],
+        np.float32,
+    )
+    path = tmp_path / "video.npy"
+    np.save(path, rows)
+    detections = music.load_detections(path)
+    assert detections.shape == (6, 7)
+    assert music.best_boxes(detections)[2] == (0.0, 15.0, 40.0, 30.0)
+    crops, chosen = music.detection_crops(frames, path, num_frames=3, crop_size=8)
+    assert crops.shape == (3, 8, 8, 3) and crops.dtype == np.uint8
+    assert chosen == [0, 1, 2]
+    assert np.all(crops[0][..., 0] > 200) and np.all(crops[0][..., 1] < 50)  # red crops
+    assert np.all(crops[2] < 50)  # frame 2's best box is the black one
+    # The same from an array of frames (as decode_video gives).
+    array = np.stack([np.asarray(__import__("PIL.Image").Image.open(p)) for p in sorted(frames.iterdir())])
+    crops_array, _ = music.detection_crops(array, detections, num_frames=3, crop_size=8)
+    np.testing.assert_array_equal(crops_array, crops)
+
+
+def test_detection_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="Co-Separation"):
+        music.load_detections(tmp_path / "missing.npy")
+    np.save(tmp_path / "bad_shape.npy", np.zeros((3, 5)))
+    with pytest.raises(ValueError, match=r"shape \(num_boxes, 7\)"):
+        music.load_detections(tmp_path / "bad_shape.npy")
+    np.save(tmp_path / "empty.npy", np.zeros((0, 7)))
+    with pytest.raises(ValueError, match="no box"):
+        music.load_detections(tmp_path / "empty.npy")
+    np.save(tmp_path / "flipped.npy", np.array([[0, 1, 0.5, 10, 10, 5, 20]]))
+    with pytest.raises(ValueError, match="x2 > x1"):
+        music.load_detections(tmp_path / "flipped.npy")
+    frames = _write_frames(tmp_path / "frames", count=2)
+    one = np.array([[0, 1, 0.5, 1, 1, 5, 5]])
+    with pytest.raises(ValueError, match="num_frames=3"):
+        music.detection_crops(frames, one)
+    with pytest.raises(FileNotFoundError, match="frame folder"):
+        music.detection_crops(tmp_path / "nowhere", one, num_frames=1)
+    with pytest.raises(ValueError, match="num_frames"):
+        music.detection_crops(frames, one, num_frames=0)

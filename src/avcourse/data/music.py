@@ -13,6 +13,10 @@ duets, ``acoustic_guitar violin``. :func:`index_music` finds them,
 :func:`decode_video` turns one into frames at 1 fps and 11025 Hz mono audio
 (PyAV; tensorflow-io is not used). The sounding-object boxes of DSOL (Hu et
 al., NeurIPS 2020) on MUSIC frames are read by :func:`load_music_boxes`.
+Object detections in Co-Separation's ``.npy`` format (rows ``(frame, class,
+conf, x1, y1, x2, y2)``) are read by :func:`load_detections` and turned into
+CCoL's object crops (the most confident box per frame, 3 frames at 1 fps) by
+:func:`detection_crops`.
 
 Used by: avcourse prepare (recipes)
 """
@@ -329,3 +333,153 @@ def load_music_boxes(which="solo", path=None):
             }
         )
     return records
+
+
+# --- Object detections (Co-Separation format) ------------------------------------------------
+
+DETECTION_COLUMNS = ("frame", "class", "confidence", "x1", "y1", "x2", "y2")
+_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+
+
+def load_detections(path):
+    """Read one video's object detections in Co-Separation's ``.npy`` format.
+
+    Co-Separation (Gao and Grauman, ICCV 2019) ships, for every MUSIC video,
+    a ``.npy`` array of detections, one row per box:
+    ``(frame, class, confidence, x1, y1, x2, y2)``, with ``frame`` the index
+    of the (1 fps) frame the box is on and the corners in that frame's pixels.
+    Download them from the Co-Separation repository (or run any detector and
+    write the same rows) and pass the file of one video.
+
+    Args:
+        path: the ``.npy`` file of one video.
+
+    Returns:
+        float64 array (num_boxes, 7).
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: the array is not (num_boxes, 7), is empty, or has a box
+            with ``x2 <= x1``, ``y2 <= y1`` or a negative frame index.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"No detection file at {path}. Expected a Co-Separation-style .npy of rows "
+            f"{DETECTION_COLUMNS} for one video (from the Co-Separation repository's MUSIC detections, "
+            "or written by your own detector)."
+        )
+    try:
+        array = np.load(path, allow_pickle=False)
+    except Exception as error:  # not an .npy file
+        raise ValueError(f"`path` {path} is not a readable .npy array: {error}") from None
+    array = np.asarray(array)
+    if array.dtype == object or not np.issubdtype(array.dtype, np.number):
+        raise ValueError(f"detections in {path} must be numeric; received dtype {array.dtype}.")
+    if array.ndim == 1 and array.size == 7:
+        array = array[None]
+    if array.ndim != 2 or array.shape[1] != 7:
+        raise ValueError(
+            f"detections in {path} must have shape (num_boxes, 7) with columns {DETECTION_COLUMNS}; "
+            f"received shape {array.shape}."
+        )
+    if len(array) == 0:
+        raise ValueError(f"detections in {path} hold no box; expected at least one row.")
+    array = array.astype(np.float64)
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"detections in {path} contain NaN or Inf values.")
+    bad = (array[:, 5] <= array[:, 3]) | (array[:, 6] <= array[:, 4]) | (array[:, 0] < 0)
+    if np.any(bad):
+        row = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"detection row {row} in {path} is invalid (needs frame >= 0, x2 > x1, y2 > y1); received {array[row].tolist()}."
+        )
+    return array
+
+
+def best_boxes(detections):
+    """The most confident box of every frame: ``{frame: (x1, y1, x2, y2)}`` (ties: the first row)."""
+    detections = np.asarray(detections, np.float64)
+    best = {}
+    for row in detections[np.argsort(-detections[:, 2], kind="stable")]:
+        best.setdefault(int(row[0]), tuple(float(v) for v in row[3:7]))
+    return dict(sorted(best.items()))
+
+
+def _frames_array(frames):
+    """Frames from an array (T, H, W, 3), a list of image files, or a folder of images (sorted by name)."""
+    from PIL import Image
+
+    if isinstance(frames, (str, Path)):
+        folder = Path(frames)
+        if not folder.is_dir():
+            raise FileNotFoundError(f"No frame folder at {folder}; expected a folder of frame images (1 fps).")
+        frames = sorted(p for p in folder.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES)
+        if not frames:
+            raise FileNotFoundError(f"No frame images ({', '.join(_IMAGE_SUFFIXES)}) in {folder}.")
+    if isinstance(frames, (list, tuple)) and frames and isinstance(frames[0], (str, Path)):
+        images = []
+        for path in frames:
+            if not Path(path).is_file():
+                raise FileNotFoundError(f"No frame image at {path}.")
+            images.append(np.asarray(Image.open(path).convert("RGB")))
+        return images
+    array = np.asarray(frames)
+    if array.ndim != 4 or array.shape[-1] != 3:
+        raise ValueError(f"`frames` must be (num_frames, height, width, 3), image files or a folder; received shape {array.shape}.")
+    return list(array)
+
+
+def detection_crops(frames, detections, num_frames=3, crop_size=224):
+    """Crops of the most confident detected object in ``num_frames`` frames (CCoL's object inputs).
+
+    For every frame that has a detection, the most confident box is kept
+    (:func:`best_boxes`); ``num_frames`` of those frames, evenly spaced over
+    them (3 frames of the 1 fps frames, as Co-Separation and CCoL), are
+    cropped at their box (clipped to the picture) and resized to
+    ``crop_size`` x ``crop_size`` (bilinear).
+
+    Args:
+        frames: (T, H, W, 3) uint8 frames at 1 fps (e.g. from :func:`decode_video`),
+            a list of image files, or a folder of frame images sorted by name.
+        detections: (num_boxes, 7) rows of :func:`load_detections`, or the path of the ``.npy``.
+        num_frames: how many frames to crop (3).
+        crop_size: output side in pixels (224 for the paper's ResNet-18).
+
+    Returns:
+        ``(crops, frame_indices)``: uint8 (num_frames, crop_size, crop_size, 3)
+        and the frame index of each crop.
+
+    Raises:
+        ValueError: fewer frames with a detection than ``num_frames`` (inside
+            the given frames), or bad arguments.
+        FileNotFoundError: a missing detection file or frame.
+    """
+    from PIL import Image
+
+    check_positive_int(num_frames, "num_frames")
+    check_positive_int(crop_size, "crop_size")
+    if isinstance(detections, (str, Path)):
+        detections = load_detections(detections)
+    detections = np.asarray(detections, np.float64)
+    if detections.ndim != 2 or detections.shape[1] != 7:
+        raise ValueError(f"`detections` must have shape (num_boxes, 7); received {detections.shape}.")
+    images = _frames_array(frames)
+    boxes = {frame: box for frame, box in best_boxes(detections).items() if frame < len(images)}
+    if len(boxes) < num_frames:
+        raise ValueError(
+            f"`detections` cover {len(boxes)} of the {len(images)} frames; expected at least num_frames={num_frames} "
+            "frames with a box."
+        )
+    candidates = list(boxes)
+    chosen = [candidates[int(i)] for i in np.round(np.linspace(0, len(candidates) - 1, num_frames))]
+    crops = []
+    for frame in chosen:
+        image = np.asarray(images[frame])
+        height, width = image.shape[:2]
+        x1, y1, x2, y2 = boxes[frame]
+        left, top = int(np.clip(np.floor(x1), 0, width - 1)), int(np.clip(np.floor(y1), 0, height - 1))
+        right, bottom = int(np.clip(np.ceil(x2), left + 1, width)), int(np.clip(np.ceil(y2), top + 1, height))
+        crop = Image.fromarray(image[top:bottom, left:right].astype(np.uint8))
+        crops.append(np.asarray(crop.resize((crop_size, crop_size), Image.BILINEAR)))
+    return np.stack(crops).astype(np.uint8), chosen

@@ -1,8 +1,10 @@
-"""Models of the course: trunks, CAVL's audio-visual clustering model, the source counter, the separator."""
+"""Models of the course: trunks, CAVL's audio-visual clustering model, the source counter, the separator, CCoL."""
 
 from avcourse.models.backbones import TRUNK_CONFIGS, audio_trunk, conv_trunk, visual_trunk
 from avcourse.models.cavl import CAVLModel
+from avcourse.models.ccol import CCOL_CONFIGS, CCoLModel, GroundingNet, ObjectConditionedSeparator
 from avcourse.models.counting import SourceCounter, counting_learning_rate, counting_lr_schedule, counting_optimizer
+from avcourse.models.resnet import RESNET_CONFIGS, ResidualBlock, resnet18
 from avcourse.models.separator import (
     UNetSeparator,
     VisuallyGuidedSeparator,
@@ -12,8 +14,14 @@ from avcourse.models.separator import (
 )
 
 __all__ = [
+    "CCOL_CONFIGS",
+    "RESNET_CONFIGS",
     "TRUNK_CONFIGS",
     "CAVLModel",
+    "CCoLModel",
+    "GroundingNet",
+    "ObjectConditionedSeparator",
+    "ResidualBlock",
     "SourceCounter",
     "UNetSeparator",
     "VisuallyGuidedSeparator",
@@ -23,6 +31,7 @@ __all__ = [
     "counting_learning_rate",
     "counting_lr_schedule",
     "counting_optimizer",
+    "resnet18",
     "separate",
     "visual_trunk",
     "visual_vectors_from_labels",

@@ -9,7 +9,8 @@ matched clips together and pushes mismatched ones apart by a margin.
 
 Training goes through ``model.fit``: ``compute_loss`` draws the mismatched
 pairs inside the batch (sample ``i``'s picture with sample ``i+1``'s sound, so
-the trunks run once per batch) and ``compute_metrics`` reports the match
+the trunks run once per batch; under a TensorFlow distribution strategy, inside
+each replica's share of the batch) and ``compute_metrics`` reports the match
 accuracy: a pair is called "same clip" when its distance is below
 ``margin / 2``.
 
@@ -23,6 +24,7 @@ from keras import ops
 from avcourse._api import register
 from avcourse.layers import AlignmentDistance, SoftKMeans
 from avcourse.losses import contrastive_loss
+from avcourse.losses._replicas import per_replica
 from avcourse.models.backbones import TRUNK_CONFIGS, conv_trunk
 
 
@@ -109,13 +111,16 @@ class CAVLModel(keras.Model):
         self.visual_trunk = conv_trunk(visual_trunk, self.image_shape, visual_weights, name="visual_trunk")
         self.audio_projection = keras.layers.Dense(embedding_dim, name="audio_projection")
         self.visual_projection = keras.layers.Dense(embedding_dim, name="visual_projection")
-        self.alignment = AlignmentDistance(reduction=reduction, name="alignment")
+        # Under a mixed precision policy the clustering and the alignment compute in float32:
+        # squared distances between 512-d features overflow float16 (largest value 65504).
+        self._distance_dtype = "float32" if self.dtype_policy.name.startswith("mixed") else None
+        self.alignment = AlignmentDistance(reduction=reduction, name="alignment", dtype=self._distance_dtype)
         self.match_accuracy = keras.metrics.BinaryAccuracy(name="match_accuracy")
         if isinstance(num_audio_clusters, bool) or not isinstance(num_audio_clusters, int) or num_audio_clusters < 1:
             raise ValueError(f"`num_audio_clusters` must be an integer >= 1; received {num_audio_clusters!r}.")
         self.num_audio_clusters = num_audio_clusters
         self.num_visual_clusters = num_audio_clusters + 1 if num_visual_clusters is None else num_visual_clusters
-        kmeans = dict(stiffness=stiffness, iterations=iterations, init=init)
+        kmeans = dict(stiffness=stiffness, iterations=iterations, init=init, dtype=self._distance_dtype)
         self.audio_kmeans = SoftKMeans(self.num_audio_clusters, name="audio_kmeans", **kmeans)
         self.visual_kmeans = SoftKMeans(self.num_visual_clusters, name="visual_kmeans", **kmeans)
 
@@ -180,7 +185,7 @@ class CAVLModel(keras.Model):
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         distance, is_match = self.pair_distances(y_pred)
-        return contrastive_loss(distance, is_match, self.margin)
+        return per_replica(contrastive_loss(distance, is_match, self.margin))
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         distance, is_match = self.pair_distances(y_pred)

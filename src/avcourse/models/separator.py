@@ -28,6 +28,7 @@ from keras import ops
 
 from avcourse import audio
 from avcourse._api import register
+from avcourse.losses._replicas import per_replica
 from avcourse.losses.separation import binary_mask_bce_elements, ratio_mask_l1_elements
 
 __all__ = [
@@ -119,11 +120,19 @@ class UNetSeparator(keras.Model):
         max_ratio: range of a ratio mask and clip of its targets (5).
         threshold: the binary targets' threshold (0.5).
         weighted: weight the loss per bin by ``clip(log1p(|S_mix|), 1e-3, 10)``.
+        output_channels: ``None`` (default): the network outputs the one-channel
+            mask described above. An int ``C``: the last up-convolution outputs
+            ``C`` channels and the network returns that map unactivated, an
+            audio feature map (B, bins, frames, C) such as CCoL's, whose masks
+            come from a dot product with an object vector
+            (:class:`avcourse.models.ccol.ObjectConditionedSeparator`).
+        visual_dim: ``0`` builds the U-Net without visual conditioning (no
+            ``"visual"`` input); used with ``output_channels``.
 
     Call arguments:
         inputs: dict with ``"mixture"`` (B, bins, frames, 1), the ``log1p``
-            warped magnitude of the mixture, and ``"visual"`` (B, visual_dim);
-            other keys are ignored.
+            warped magnitude of the mixture, and ``"visual"`` (B, visual_dim)
+            (unless ``visual_dim == 0``); other keys are ignored.
         training: whether batch norm uses batch statistics.
 
     Returns:
@@ -156,13 +165,15 @@ class UNetSeparator(keras.Model):
         max_ratio=5.0,
         threshold=0.5,
         weighted=False,
+        output_channels=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.depth = _check_int(depth, "depth", 1)
         self.base_channels = _check_int(base_channels, "base_channels", 1)
         self.max_channels = _check_int(max_channels, "max_channels", 1)
-        self.visual_dim = _check_int(visual_dim, "visual_dim", 1)
+        self.visual_dim = _check_int(visual_dim, "visual_dim", 0)
+        self.output_channels = None if output_channels is None else _check_int(output_channels, "output_channels", 1)
         self.visual_units = _check_int(visual_units, "visual_units", 1)
         if mask_type not in MASK_TYPES:
             raise ValueError(f"`mask_type` must be one of {MASK_TYPES}; received {mask_type!r}.")
@@ -181,13 +192,17 @@ class UNetSeparator(keras.Model):
             for i, c in enumerate(channels)
         ]
         self.down_norms = [keras.layers.BatchNormalization(momentum=0.9, name=f"down{i}_bn") for i in range(self.depth)]
-        self.visual_dense = keras.layers.Dense(self.visual_units, use_bias=False, name="visual_dense")
-        self.visual_norm = keras.layers.BatchNormalization(momentum=0.9, name="visual_bn")
+        if self.visual_dim:
+            self.visual_dense = keras.layers.Dense(self.visual_units, use_bias=False, name="visual_dense")
+            self.visual_norm = keras.layers.BatchNormalization(momentum=0.9, name="visual_bn")
+        else:
+            self.visual_dense = self.visual_norm = None
+        out = self.output_channels or 1
         # up{i} brings level i + 1 to level i (resolution 1 / 2^i); it outputs the
         # channels of encoder map i - 1 (its skip partner), or 1 for the last.
         self.up_convs = [
             keras.layers.Conv2DTranspose(
-                channels[i - 1] if i > 0 else 1, 4, strides=2, padding="same", use_bias=i == 0, name=f"up{i}_conv"
+                channels[i - 1] if i > 0 else out, 4, strides=2, padding="same", use_bias=i == 0, name=f"up{i}_conv"
             )
             for i in range(self.depth)
         ]
@@ -202,7 +217,7 @@ class UNetSeparator(keras.Model):
     def decoder_channels(self):
         """Channels output by the up-convolutions, from the bottleneck up, e.g. (256, 128, 64, 32, 16, 1)."""
         channels = self.encoder_channels
-        return tuple(channels[i - 1] if i > 0 else 1 for i in reversed(range(self.depth)))
+        return tuple(channels[i - 1] if i > 0 else (self.output_channels or 1) for i in reversed(range(self.depth)))
 
     @property
     def size_multiple(self):
@@ -217,9 +232,10 @@ class UNetSeparator(keras.Model):
             conv.build((None, None, None, previous))
             norm.build((None, None, None, width))
             previous = width
-        self.visual_dense.build((None, self.visual_dim))
-        self.visual_norm.build((None, self.visual_units))
-        incoming = channels[-1] + self.visual_units
+        if self.visual_dim:
+            self.visual_dense.build((None, self.visual_dim))
+            self.visual_norm.build((None, self.visual_units))
+        incoming = channels[-1] + (self.visual_units if self.visual_dim else 0)
         for i in reversed(range(self.depth)):
             self.up_convs[i].build((None, None, None, incoming))
             if i > 0:
@@ -228,6 +244,11 @@ class UNetSeparator(keras.Model):
         self.built = True
 
     def _inputs(self, inputs):
+        if not self.visual_dim and isinstance(inputs, dict) and "mixture" in inputs:
+            shape = _static(inputs["mixture"])
+            if len(shape) != 4 or shape[-1] != 1 or shape[1] is None or shape[2] is None:
+                raise ValueError(f"'mixture' must have static shape (batch, bins, frames, 1); received {shape}.")
+            return inputs["mixture"], None
         if not isinstance(inputs, dict) or "mixture" not in inputs or "visual" not in inputs:
             got = sorted(inputs) if isinstance(inputs, dict) else type(inputs).__name__
             raise ValueError(f"`inputs` must be a dict with 'mixture' and 'visual' entries; received {got}.")
@@ -247,7 +268,6 @@ class UNetSeparator(keras.Model):
         mixture, visual = self._inputs(inputs)
         dtype = self.compute_dtype
         mixture = ops.cast(mixture, dtype)
-        visual = ops.cast(visual, dtype)
         bins, frames = _static(mixture)[1:3]
         multiple = self.size_multiple
         pad_bins, pad_frames = -bins % multiple, -frames % multiple
@@ -260,15 +280,21 @@ class UNetSeparator(keras.Model):
             x = ops.leaky_relu(norm(conv(x), training=training), negative_slope=0.2)
             skips.append(x)
 
-        condition = ops.leaky_relu(self.visual_norm(self.visual_dense(visual), training=training), negative_slope=0.2)
-        tiled = condition[:, None, None, :] * ops.ones_like(x[..., :1])
-        x = ops.concatenate([x, tiled], axis=-1)
+        if self.visual_dim:
+            visual = ops.cast(visual, dtype)
+            condition = ops.leaky_relu(
+                self.visual_norm(self.visual_dense(visual), training=training), negative_slope=0.2
+            )
+            tiled = condition[:, None, None, :] * ops.ones_like(x[..., :1])
+            x = ops.concatenate([x, tiled], axis=-1)
 
         for i in reversed(range(self.depth)):
             x = self.up_convs[i](x)
             if i > 0:
                 x = ops.relu(self.up_norms[i - 1](x, training=training))
                 x = ops.concatenate([x, skips[i - 1]], axis=-1)
+        if self.output_channels is not None:
+            return ops.cast(x, "float32")[:, :bins, :frames, :]
         mask = ops.sigmoid(ops.cast(x, "float32"))
         if self.mask_type == "ratio":
             mask = self.max_ratio * mask
@@ -276,7 +302,7 @@ class UNetSeparator(keras.Model):
 
     def compute_output_shape(self, input_shape):
         shape = tuple(input_shape["mixture"])
-        return shape[:3] + (1,)
+        return shape[:3] + (self.output_channels or 1,)
 
     def mask_loss(self, predicted_mask, source_magnitude, mixture_magnitude):
         """This separator's mask loss, the mean over every element.
@@ -308,7 +334,7 @@ class UNetSeparator(keras.Model):
         loss = self.mask_loss(y_pred, y, _mixture_magnitude(x))
         for extra in self.losses:
             loss = loss + ops.cast(ops.sum(extra), loss.dtype)
-        return loss
+        return per_replica(loss)
 
     def get_config(self):
         return {
@@ -322,6 +348,7 @@ class UNetSeparator(keras.Model):
             "max_ratio": self.max_ratio,
             "threshold": self.threshold,
             "weighted": self.weighted,
+            "output_channels": self.output_channels,
         }
 
 
@@ -509,7 +536,7 @@ class VisuallyGuidedSeparator(keras.Model):
         loss = self.separator.mask_loss(y_pred, x["source_magnitudes"], mixture_magnitude)
         for extra in self.losses:
             loss = loss + ops.cast(ops.sum(extra), loss.dtype)
-        return loss
+        return per_replica(loss)
 
     def get_config(self):
         return {

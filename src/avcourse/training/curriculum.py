@@ -36,6 +36,13 @@ class Stage:
         learning_rate: Adam learning rate of the stage.
         epochs: epochs of ``model.fit`` in the stage.
         name: label used in logs and plots.
+        variant: optional name of the model's training variant for the stage
+            (e.g. CCoL's ``"grounding"``, ``"colearn"``, ``"cyclic"``). When set,
+            :func:`run_curriculum` asks the model for it with
+            ``model.for_stage(stage)`` instead of ``with_num_clusters``.
+        learning_rate_steps: epochs (1-based, within the stage) after which the
+            learning rate is multiplied by ``learning_rate_decay`` (step decay).
+        learning_rate_decay: the step decay's factor.
     """
 
     num_sources: tuple
@@ -44,6 +51,9 @@ class Stage:
     learning_rate: float
     epochs: int
     name: str
+    variant: str = None
+    learning_rate_steps: tuple = ()
+    learning_rate_decay: float = 0.1
 
 
 @dataclasses.dataclass
@@ -129,10 +139,15 @@ def run_curriculum(model, make_dataset, stages, *, callbacks=None, validation_da
 
     Each stage starts from a copy of the previous stage's model with the
     stage's cluster counts (``model.with_num_clusters``, weights carried over)
-    and is compiled with a fresh optimizer at the stage's learning rate.
+    and is compiled with a fresh optimizer at the stage's learning rate. A
+    stage with a ``variant`` (CCoL's stages, :func:`avcourse.training.ccol.ccol_stages`)
+    gets its model from ``model.for_stage(stage)`` instead; a stage with
+    ``learning_rate_steps`` multiplies the learning rate by
+    ``learning_rate_decay`` after each of those epochs.
 
     Args:
-        model: a model with ``with_num_clusters(k_a, k_v)``, e.g. ``CAVLModel``.
+        model: a model with ``with_num_clusters(k_a, k_v)``, e.g. ``CAVLModel``, or,
+            for stages with a ``variant``, ``for_stage(stage)``, e.g. ``CCoLModel``.
         make_dataset: ``callable(stage) -> tf.data.Dataset`` of the stage's clips,
             e.g. synthetic scenes with ``stage.num_sources`` sources, or
             AudioSet clips from ``avcourse.data.audioset.curriculum_splits``.
@@ -152,12 +167,32 @@ def run_curriculum(model, make_dataset, stages, *, callbacks=None, validation_da
     optimizer = optimizer or (lambda learning_rate: keras.optimizers.Adam(learning_rate))
     histories, stage_models = [], []
     for stage in stages:
-        model = model.with_num_clusters(stage.num_audio_clusters, stage.num_visual_clusters)
+        if stage.variant is not None:
+            model = model.for_stage(stage)
+        else:
+            model = model.with_num_clusters(stage.num_audio_clusters, stage.num_visual_clusters)
         model.compile(optimizer=optimizer(stage.learning_rate))
         validation = validation_data(stage) if callable(validation_data) else validation_data
+        stage_callbacks = list(callbacks or [])
+        if stage.learning_rate_steps:
+            stage_callbacks.append(_step_decay(stage))
         history = model.fit(
-            make_dataset(stage), epochs=stage.epochs, callbacks=callbacks, validation_data=validation, verbose=verbose
+            make_dataset(stage),
+            epochs=stage.epochs,
+            callbacks=stage_callbacks or callbacks,
+            validation_data=validation,
+            verbose=verbose,
         )
         histories.append(history.history)
         stage_models.append(model)
     return CurriculumResult(stage_models=stage_models, stages=list(stages), histories=histories)
+
+
+def _step_decay(stage):
+    """``LearningRateScheduler``: ``lr = stage.learning_rate · decay^(number of steps already passed)``."""
+    steps = tuple(stage.learning_rate_steps)
+
+    def schedule(epoch, _):  # epoch is 0-based: a step after epoch s applies from epoch index s on
+        return float(stage.learning_rate * stage.learning_rate_decay ** sum(epoch >= step for step in steps))
+
+    return keras.callbacks.LearningRateScheduler(schedule)

@@ -1,0 +1,262 @@
+"""CCoL's training schedule and evaluation (Tian, Hu and Xu, CVPR 2021).
+
+* :func:`ccol_stages`: the authors' three-stage schedule, run by
+  :func:`avcourse.training.curriculum.run_curriculum` like CAVL's curriculum:
+  grounding warm-up (``l1``) → co-learning (``l2* + 0.25 (l1 + l3)``) → cyclic
+  co-learning (``l2* + 0.25 l3* + 0.5 l1*``), each an ordinary ``model.fit``
+  with Adam and a step decay (x0.1) of the learning rate, warm-started from
+  the previous stage's weights.
+* :func:`grounding_accuracy`: Table 1's protocol: is each object of a video
+  sounding or silent, judged with the video's own sound ("single sound") and
+  with the mixture of both videos ("mixed sound")?
+* :func:`separation_scores`: Table 2's protocol: each video's separated sound
+  ``Σ_n gate_n · M_n`` (its objects' masks gated by the binarised grounding,
+  or by the true sounding labels for the oracle), reconstructed with the
+  mixture's phase and scored with BSS-eval against the video's true sound.
+
+Facts from the authors' code (``YapengTian/CCOL-CVPR21``):
+``code/scripts/train_grd.sh`` (40 epochs, lr 1e-4, steps at 20 and 30),
+``code/scripts/train_col.sh`` (60 epochs, lr 1e-4 for the separation nets and
+1e-5 for the grounding nets, steps at 30 and 50, warm-started from the
+grounding run), ``code/scripts/train_ccol.sh`` (60 epochs, lr 1e-5, steps at
+30 and 50, warm-started from the co-learning run); Adam; the learning rates
+are multiplied by 0.1 at each step (``adjust_learning_rate``). One optimizer
+learning rate per stage is used here.
+
+Example:
+    ```python
+    stages = ccol_stages(epochs=(2, 2, 2))
+    result = run_curriculum(CCoLModel(stage="grounding", **CCOL_CONFIGS["small"]),
+                            lambda stage: ccol_dataset(256, config=config), stages)
+    grounding_accuracy(result.model, test_data)
+    ```
+
+Taught in: tutorials/07_cyclic_co_learning.ipynb
+"""
+
+import keras
+import numpy as np
+
+from avcourse import audio
+from avcourse.metrics.separation import bss_eval
+from avcourse.training.curriculum import Stage
+
+__all__ = [
+    "CCOL_SCHEDULE",
+    "ccol_stages",
+    "collect",
+    "grounding_accuracy",
+    "mixture_scores",
+    "predict",
+    "separation_gates",
+    "separation_scores",
+]
+
+# The authors' schedule: (variant, epochs, learning rate, epochs after which the lr is x0.1).
+CCOL_SCHEDULE = (
+    ("grounding", 40, 1e-4, (20, 30)),
+    ("colearn", 60, 1e-4, (30, 50)),
+    ("cyclic", 60, 1e-5, (30, 50)),
+)
+
+
+def ccol_stages(epochs=None, *, learning_rates=None, learning_rate_steps=None, decay=0.1, variants=None):
+    """CCoL's stages for :func:`~avcourse.training.curriculum.run_curriculum`.
+
+    Args:
+        epochs: epochs per stage (a tuple, or one int for every stage); default
+            the authors' (40, 60, 60).
+        learning_rates: Adam learning rate per stage; default (1e-4, 1e-4, 1e-5).
+        learning_rate_steps: per stage, the epochs after which the learning rate
+            is multiplied by ``decay``; default ((20, 30), (30, 50), (30, 50)).
+        decay: the step decay's factor (0.1).
+        variants: the model variants of the stages; default
+            ("grounding", "colearn", "cyclic"). ("grounding", "separate") gives
+            the grounding-only baseline, ("grounding", "colearn") CoL.
+
+    Returns:
+        list of :class:`~avcourse.training.curriculum.Stage` with ``variant``
+        set (the cluster counts are unused by CCoL and set to 0).
+
+    Examples:
+    >>> stages = ccol_stages()
+    >>> " → ".join(f"{s.variant} ({s.epochs} epochs, lr {s.learning_rate:g})" for s in stages)
+    'grounding (40 epochs, lr 0.0001) → colearn (60 epochs, lr 0.0001) → cyclic (60 epochs, lr 1e-05)'
+    >>> stages[0].learning_rate_steps
+    (20, 30)
+    """
+    defaults = {variant: (e, lr, steps) for variant, e, lr, steps in CCOL_SCHEDULE}
+    variants = tuple(variants or ("grounding", "colearn", "cyclic"))
+    known = ("grounding", "separate", "colearn", "cyclic")
+    for variant in variants:
+        if variant not in known:
+            raise ValueError(f"`variants` must hold names in {known}; received {variant!r}.")
+    count = len(variants)
+
+    def per_stage(value, name, default):
+        if value is None:
+            return [default(v) for v in variants]
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return [value] * count
+        value = list(value)
+        if len(value) != count:
+            raise ValueError(f"`{name}` must have one entry per stage ({count}); received {len(value)}.")
+        return value
+
+    epochs = per_stage(epochs, "epochs", lambda v: defaults.get(v, defaults["colearn"])[0])
+    rates = per_stage(learning_rates, "learning_rates", lambda v: defaults.get(v, defaults["colearn"])[1])
+    if learning_rate_steps is None:
+        steps = [defaults.get(v, defaults["colearn"])[2] for v in variants]
+    else:
+        steps = list(learning_rate_steps)
+        if len(steps) != count:
+            raise ValueError(f"`learning_rate_steps` must have one entry per stage ({count}); received {len(steps)}.")
+    stages = []
+    for variant, stage_epochs, rate, stage_steps in zip(variants, epochs, rates, steps):
+        if isinstance(stage_epochs, bool) or not isinstance(stage_epochs, int) or stage_epochs < 1:
+            raise ValueError(f"`epochs` must be positive integers; received {stage_epochs!r}.")
+        if not (isinstance(rate, (int, float)) and rate > 0):
+            raise ValueError(f"`learning_rates` must be positive numbers; received {rate!r}.")
+        stages.append(
+            Stage(
+                num_sources=(1,),
+                num_audio_clusters=0,
+                num_visual_clusters=0,
+                learning_rate=float(rate),
+                epochs=stage_epochs,
+                name=variant,
+                variant=variant,
+                learning_rate_steps=tuple(int(s) for s in stage_steps),
+                learning_rate_decay=float(decay),
+            )
+        )
+    return stages
+
+
+def collect(dataset):
+    """Every example of a (batched or unbatched) ``tf.data`` dataset as a dict of numpy arrays."""
+    examples = list(dataset.as_numpy_iterator())
+    if not examples:
+        raise ValueError("`dataset` is empty; expected at least one example.")
+    first = examples[0]
+    batched = np.ndim(first["sounding"]) == 2
+    join = np.concatenate if batched else np.stack
+    return {key: join([example[key] for example in examples]) for key in first}
+
+
+def predict(model, data, batch_size=8):
+    """The model's outputs on every sample of ``data`` (dict of numpy arrays or a dataset)."""
+    if not isinstance(data, dict):
+        data = collect(data)
+    keys = ("objects", "audio", "mixture")
+    missing = [key for key in keys if key not in data]
+    if missing:
+        raise ValueError(f"`data` must hold {keys} (as ccol_dataset yields); missing {missing}.")
+    count = len(data["objects"])
+    batches = []
+    for start in range(0, count, batch_size):  # eager calls: no predict function to trace for a few batches
+        inputs = {key: np.asarray(data[key][start : start + batch_size], "float32") for key in keys}
+        batches.append({key: np.asarray(keras.ops.convert_to_numpy(value)) for key, value in model(inputs).items()})
+    return {key: np.concatenate([batch[key] for batch in batches]) for key in batches[0]}
+
+
+def grounding_accuracy(model, data, batch_size=8, outputs=None):
+    """Grounding accuracy on sounding vs silent objects (CCoL Table 1).
+
+    Every object of every video is judged sounding when the grounding
+    network's ``p(sounding) > 0.5``:
+
+    * ``"single"``: with its own video's sound (A with A's sound, B silent, ...);
+    * ``"mixed"``: with the mixture of both videos' sounds.
+
+    Chance is 0.5 (two sounding and two silent objects per sample).
+
+    Args:
+        model: a trained :class:`~avcourse.models.ccol.CCoLModel`.
+        data: dict of numpy arrays or a dataset of ``ccol_dataset`` samples.
+        batch_size: prediction batch size.
+        outputs: precomputed :func:`predict` outputs (skips the forward pass).
+
+    Returns:
+        ``{"single": float, "mixed": float}``.
+    """
+    if not isinstance(data, dict):
+        data = collect(data)
+    outputs = outputs if outputs is not None else predict(model, data, batch_size)
+    truth = np.asarray(data["sounding"]).reshape(-1, 2, 2) > 0.5
+    single = outputs["solo_scores"][..., 0] > 0.5
+    mixed = outputs["mixture_scores"][..., 0] > 0.5
+    return {"single": float(np.mean(single == truth)), "mixed": float(np.mean(mixed == truth))}
+
+
+def separation_gates(outputs, data=None, mode="predicted"):
+    """The (count, 2, 2) gate of every object for separation.
+
+    ``"predicted"``: ``1[p(sounding | mixture) > 0.5]``; a video none of whose
+    objects passes keeps its most sounding-looking one (each video has a
+    sound, so an all-silent answer is surely wrong and would give nothing to
+    score). ``"oracle"``: the true sounding labels of ``data``.
+    """
+    if mode == "oracle":
+        if data is None:
+            raise ValueError("`data` (with 'sounding') is needed for mode='oracle'.")
+        return (np.asarray(data["sounding"]).reshape(-1, 2, 2) > 0.5).astype("float32")
+    if mode != "predicted":
+        raise ValueError(f"`mode` must be 'predicted' or 'oracle'; received {mode!r}.")
+    probability = outputs["mixture_scores"][..., 0]
+    gates = (probability > 0.5).astype("float32")
+    best = np.eye(2, dtype="float32")[np.argmax(probability, axis=-1)]
+    empty = gates.sum(axis=-1, keepdims=True) == 0
+    return np.where(empty, best, gates)
+
+
+def separation_scores(model, data, config=None, mode="predicted", batch_size=8, outputs=None):
+    """SDR/SIR/SAR of each video's separated sound (CCoL Table 2).
+
+    The separated sound of video ``v`` uses the mask ``Σ_n gate_{v,n} M_{v,n}``
+    (:func:`separation_gates`), unwarped to the linear bins, times ``|S_mix|``,
+    with the mixture's phase; it is scored against the video's sound in the
+    mixture (``source_waveforms``) without permutation search.
+
+    Args:
+        model: a trained :class:`~avcourse.models.ccol.CCoLModel`.
+        data: dict of numpy arrays of ``ccol_dataset(..., with_waveforms=True)``.
+        config: the :class:`~avcourse.audio.AudioConfig` of the data.
+        mode: ``"predicted"`` (gates from the grounding) or ``"oracle"`` (true labels).
+        batch_size: prediction batch size.
+        outputs: precomputed :func:`predict` outputs.
+
+    Returns:
+        dict with mean ``"sdr"``, ``"sir"``, ``"sar"`` (dB) over the scored
+        sources and ``"scored"``, their number (silent estimates are skipped by BSS-eval).
+    """
+    if not isinstance(data, dict):
+        data = collect(data)
+    if "source_waveforms" not in data or "mixture_waveform" not in data:
+        raise ValueError("`data` must hold 'mixture_waveform' and 'source_waveforms' (ccol_dataset(with_waveforms=True)).")
+    config = audio._config(config)
+    outputs = outputs if outputs is not None else predict(model, data, batch_size)
+    gates = separation_gates(outputs, data, mode)
+    masks = np.einsum("bvn,bvnft->bvft", gates, outputs["masks"]).astype("float32")
+    mixtures = np.repeat(np.asarray(data["mixture_waveform"], "float32")[:, None], 2, axis=1)
+    estimates = np.asarray(audio.reconstruct_from_mask(masks, mixtures, config, warped=True))
+    return _bss(data["source_waveforms"], estimates)
+
+
+def _bss(references, estimates):
+    sdr, sir, sar = [], [], []
+    for reference, estimate in zip(references, estimates):
+        result = bss_eval(reference, estimate, compute_permutation=False)
+        sdr.append(result["sdr"])
+        sir.append(result["sir"])
+        sar.append(result["sar"])
+    sdr, sir, sar = np.concatenate(sdr), np.concatenate(sir), np.concatenate(sar)
+    scored = int(np.sum(np.isfinite(sdr)))
+    mean = lambda values: float(np.nanmean(values)) if scored else float("nan")  # noqa: E731
+    return {"sdr": mean(sdr), "sir": mean(sir), "sar": mean(sar), "scored": scored}
+
+
+def mixture_scores(data):
+    """BSS-eval of the unprocessed mixture used as every video's estimate (the reference row)."""
+    mixtures = np.repeat(np.asarray(data["mixture_waveform"], "float32")[:, None], 2, axis=1)
+    return _bss(data["source_waveforms"], mixtures)

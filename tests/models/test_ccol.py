@@ -1,0 +1,166 @@
+"""CCoL's model: audio/object nets, GroundingNet, object-conditioned separator, CCoLModel."""
+
+import keras
+import numpy as np
+import pytest
+
+from avcourse import audio
+from avcourse.data.pipelines import ccol_dataset
+from avcourse.losses import grounding as G
+from avcourse.models import CCOL_CONFIGS, CCoLModel, GroundingNet, ObjectConditionedSeparator
+from avcourse.models.ccol import STAGE_LOSS_WEIGHTS, audio_net, object_net
+
+CONFIG = audio.AudioConfig(clip_seconds=0.25, num_warped_bins=16)  # 16 x 11 spectrograms
+TINY = dict(
+    audio_net="small",
+    object_net="small",
+    audio_shape=(16, 11, 1),
+    object_shape=(16, 16, 3),
+    grounding_units=(8, 4),
+    separator_depth=2,
+    separator_base_channels=4,
+    separator_channels=4,
+)
+
+
+def _np(tensor):
+    return np.asarray(keras.ops.convert_to_numpy(tensor))
+
+
+@pytest.fixture(scope="module")
+def batch():
+    dataset = ccol_dataset(2, batch_size=2, crop_size=16, image_size=48, config=CONFIG, cache=False)
+    return {key: np.asarray(value) for key, value in next(iter(dataset)).items()}
+
+
+def test_paper_config_shapes():
+    assert tuple(audio_net("vggish", (256, 256, 1)).output.shape) == (None, 512)
+    assert tuple(object_net("resnet18").output.shape) == (None, 512)
+    grounding = GroundingNet()
+    grounding.build((None, 512), (None, 512))
+    assert [tuple(layer.kernel.shape) for layer in grounding.hidden + [grounding.classifier]] == [
+        (1024, 512),
+        (512, 128),
+        (128, 2),
+    ]
+    paper = CCOL_CONFIGS["paper"]
+    assert (paper["separator_depth"], paper["separator_channels"]) == (7, 32)
+
+
+def test_grounding_net_softmax():
+    net = GroundingNet(units=(8, 4))
+    rng = np.random.default_rng(0)
+    a, o = rng.normal(size=(3, 5)).astype("float32"), rng.normal(size=(3, 6)).astype("float32")
+    p = _np(net(a, o))
+    np.testing.assert_allclose(p.sum(-1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(p, _np(keras.ops.softmax(net.logits(a, o))), rtol=1e-6)
+    assert GroundingNet.from_config(net.get_config()).get_config() == net.get_config()
+
+
+def test_separator_mask_is_sigmoid_of_scaled_dot_product():
+    sep = ObjectConditionedSeparator(object_config="small", object_shape=(16, 16, 3), channels=4, depth=2, base_channels=4)
+    rng = np.random.default_rng(1)
+    mixture = rng.uniform(size=(2, 16, 11, 1)).astype("float32")
+    objects = rng.uniform(size=(2, 3, 16, 16, 3)).astype("float32")
+    masks = _np(sep(mixture, objects))
+    assert masks.shape == (2, 3, 16, 11) and masks.min() >= 0 and masks.max() <= 1
+    features = _np(sep.unet({"mixture": mixture}))
+    vectors = _np(sep.object_vectors(objects)) * _np(sep.scale)
+    expected = 1 / (1 + np.exp(-(np.einsum("bftc,bkc->bkft", features, vectors) + _np(sep.bias))))
+    np.testing.assert_allclose(masks, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_outputs_and_losses(batch):
+    model = CCoLModel(stage="colearn", **TINY)
+    out = model(batch)
+    shapes = {key: tuple(value.shape) for key, value in out.items()}
+    assert shapes == {
+        "pair_logits": (2, 2, 2, 2, 2),
+        "mixture_logits": (2, 2, 2, 2),
+        "solo_scores": (2, 2, 2, 2),
+        "mixture_scores": (2, 2, 2, 2),
+        "masks": (2, 2, 2, 16, 11),
+    }
+    np.testing.assert_allclose(_np(out["solo_scores"]).sum(-1), 1.0, rtol=1e-5)
+    components = {key: float(_np(value)) for key, value in model.loss_components(batch, out).items()}
+    assert set(components) == {"l1", "l2", "l3", "l1_cyclic", "l3_cyclic"}
+    assert all(np.isfinite(v) and v >= 0 for v in components.values())
+    # l3 and l2* recomputed from the outputs with the pure loss functions.
+    np.testing.assert_allclose(
+        components["l3"], float(_np(G.mixture_grounding_loss(out["mixture_logits"], from_logits=True))), rtol=1e-5
+    )
+    weight = _np(audio.magnitude_weight(batch["mixture_magnitude"]))
+    gates = _np(G.sounding_gates(out["mixture_logits"], from_logits=True))
+    l2 = G.gated_separation_loss(out["masks"], gates, batch["source_magnitudes"], batch["mixture_magnitude"], weight)
+    np.testing.assert_allclose(components["l2"], float(_np(l2)), rtol=1e-5)
+    for stage, weights in STAGE_LOSS_WEIGHTS.items():
+        staged = model if stage == "colearn" else model.with_stage(stage)
+        staged_out = staged(batch)
+        # Fix the random negative object: the same seed state for both evaluations.
+        state = _np(staged.seed_generator.state)
+        loss = float(_np(staged.compute_loss(batch, None, staged_out)))
+        staged.seed_generator.state.assign(state)
+        parts = staged.loss_components(batch, staged_out)
+        expected = sum(w * float(_np(parts[k])) for k, w in weights.items())
+        np.testing.assert_allclose(loss, expected, rtol=1e-5)
+    assert STAGE_LOSS_WEIGHTS["colearn"] == {"l2": 1.0, "l1": 0.25, "l3": 0.25}
+    assert STAGE_LOSS_WEIGHTS["cyclic"] == {"l2": 1.0, "l3_cyclic": 0.25, "l1_cyclic": 0.5}
+
+
+def test_grounding_stage_does_not_train_the_separator(batch):
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("uses tf.GradientTape on the model's variables")
+    model = CCoLModel(stage="grounding", **TINY)
+    model(batch)
+    separator_ids = {id(v) for v in model.separator.trainable_variables}
+    import tensorflow as tf
+
+    with tf.GradientTape() as tape:
+        loss = model.compute_loss(batch, None, model(batch, training=True))
+    grads = tape.gradient(loss, model.trainable_variables)
+    for variable, grad in zip(model.trainable_variables, grads):
+        if id(variable) in separator_ids:
+            assert grad is None or np.all(np.asarray(grad) == 0)
+    assert any(g is not None and np.any(np.asarray(g) != 0) for g in grads)
+    assert not model.with_stage("separate").grounding.trainable  # grounding-only baseline: frozen grounding
+
+
+def test_keras_round_trip(batch, tmp_path):
+    model = CCoLModel(stage="cyclic", **TINY)
+    before = model(batch)
+    config = model.get_config()
+    assert CCoLModel.from_config(config).get_config() == config
+    path = str(tmp_path / "ccol.keras")
+    model.save(path)
+    reloaded = keras.saving.load_model(path)
+    assert reloaded.stage == "cyclic"
+    after = reloaded(batch)
+    for key in before:
+        np.testing.assert_allclose(_np(after[key]), _np(before[key]), rtol=1e-5, atol=1e-6)
+    copy = model.with_stage("colearn")
+    np.testing.assert_allclose(_np(copy(batch)["masks"]), _np(before["masks"]), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"stage": "warmup"}, "stage"),
+        ({"audio_net": "vgg16"}, "audio_net"),
+        ({"object_shape": (16, 16)}, "object_shape"),
+        ({"epsilon": -0.1}, "epsilon"),
+        ({"loss_weights": {"l9": 1.0}}, "loss_weights"),
+    ],
+)
+def test_validation(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        CCoLModel(**{**TINY, **kwargs})
+
+
+def test_input_validation(batch):
+    model = CCoLModel(**TINY)
+    with pytest.raises(ValueError, match="objects"):
+        model({key: value for key, value in batch.items() if key != "objects"})
+    with pytest.raises(ValueError, match="'objects' must have shape"):
+        model({**batch, "objects": batch["objects"][:, :2]})
+    with pytest.raises(ValueError, match="mixture_magnitude"):
+        model.compute_loss({"objects": batch["objects"]}, None, model(batch))
