@@ -57,7 +57,11 @@ def test_mix_separate_dataset_passes_scene_options_to_every_scene():
 def test_ccol_dataset_composes_four_distinct_clips():
     batch = _batch(pipelines.ccol_dataset(2, batch_size=2, image_size=64, crop_size=24, config=CONFIG, with_waveforms=True))
     assert batch["objects"].shape == (2, 4, 24, 24, 3)
-    np.testing.assert_array_equal(batch["sounding"], [[1, 0, 1, 0]] * 2)
+    # one sounding object per video, at no fixed position
+    np.testing.assert_array_equal(batch["sounding"].reshape(2, 2, 2).sum(axis=-1), [[1, 1], [1, 1]])
+    orders = pipelines.ccol_dataset(16, batch_size=None, image_size=32, crop_size=8, config=CONFIG, cache=False)
+    first_sounding = {float(example["sounding"][0]) for example in orders.as_numpy_iterator()}
+    assert first_sounding == {0.0, 1.0}
     assert all(len(set(labels)) == 4 for labels in batch["labels"])
     assert batch["audio"].shape == (2, 2, 32, CONFIG.num_frames, 1)
     np.testing.assert_allclose(batch["source_waveforms"].sum(axis=1), batch["mixture_waveform"], atol=1e-5)

@@ -299,11 +299,14 @@ def ccol_dataset(
     Four instruments A, B, C, D of different classes. Video 1 shows A and B
     with A's sound; video 2 shows C and D with C's sound (B and D are silent
     objects); the mixture is ``(s(A) + s(C)) / 2``. Objects are cropped from
-    their exact boxes.
+    their exact boxes. Within each video the two objects come in a random
+    order, so that no position means "sounding": a loss that breaks ties
+    towards the first object (an ``argmin`` of equal values) gains nothing.
 
     Returns:
-        a ``tf.data.Dataset`` of dicts with ``objects`` (4, crop, crop, 3) in
-        the order A, B, C, D; ``sounding`` (4,) = [1, 0, 1, 0]; ``labels`` (4,)
+        a ``tf.data.Dataset`` of dicts with ``objects`` (4, crop, crop, 3):
+        video 1's two objects, then video 2's; ``sounding`` (4,) which of them
+        plays (one per video, e.g. [0, 1, 1, 0]); ``labels`` (4,) their
         instrument indices; ``audio`` (2, bins, frames, 1) the solo sounds of
         video 1 and 2; ``mixture`` (bins, frames, 1); ``mixture_magnitude``
         (bins, frames); ``source_magnitudes`` (2, bins, frames) of A and C in
@@ -315,25 +318,25 @@ def ccol_dataset(
     check_positive_int(num_samples, "num_samples")
     names = world.instrument_names()
 
-    def video(pair, scene_seed):
+    def video(pair, scene_seed, rng):
         scene = world.make_scene(
             1, scene_seed, num_silent_instruments=1, instruments=list(pair), image_size=image_size, config=config, split=split
         )
-        order = np.argsort(~scene.sounding, kind="stable")  # sounding object first
+        order = rng.permutation(len(scene.labels))
         crops = [world.crop_object(scene, i, crop_size) for i in order]
-        return scene, crops, [scene.labels[i] for i in order]
+        return scene, crops, [scene.labels[i] for i in order], scene.sounding[order]
 
     def generate():
         for index in range(num_samples):
             rng = np.random.default_rng([seed, index])
             a_b_c_d = rng.choice(names, size=4, replace=False)
-            scene_1, crops_1, labels_1 = video(a_b_c_d[:2], seed + 2 * index)
-            scene_2, crops_2, labels_2 = video(a_b_c_d[2:], seed + 2 * index + 1)
+            scene_1, crops_1, labels_1, sounding_1 = video(a_b_c_d[:2], seed + 2 * index, rng)
+            scene_2, crops_2, labels_2, sounding_2 = video(a_b_c_d[2:], seed + 2 * index + 1, rng)
             mixture, sources = audio.mix_sources(np.stack([scene_1.mixture, scene_2.mixture]))
             features, magnitude = _mixture_features(mixture, config)
             example = {
                 "objects": (np.stack(crops_1 + crops_2).astype(np.float32) / 255.0),
-                "sounding": np.array([1, 0, 1, 0], np.float32),
+                "sounding": np.concatenate([sounding_1, sounding_2]).astype(np.float32),
                 "labels": np.array([names.index(n) for n in labels_1 + labels_2], np.int32),
                 "audio": np.stack([_features(scene_1.mixture, config), _features(scene_2.mixture, config)]),
                 "mixture": features,

@@ -417,6 +417,8 @@ class CCoLModel(keras.Model):
         if self.stage == "separate":  # the grounding-only baseline: grounding frozen (batch norm too)
             for net in (self.audio_net, self.object_net, self.grounding):
                 net.trainable = False
+        if self.stage == "grounding":  # l1 alone: no gradient reaches the separator, so it stays as it is
+            self.separator.trainable = False
 
     @property
     def stage_loss_weights(self):
