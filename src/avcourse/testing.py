@@ -76,15 +76,18 @@ class _SquaredOutputs(keras.layers.Layer):
             if not _is_float(tensor):
                 continue
             value = ops.cast(ops.square(tensor), "float32")
-            value = ops.reshape(value, (ops.shape(value)[0], -1))
-            value = ops.mean(value, axis=-1, keepdims=True)
+            # A mean over every non-batch axis (no reshape: the symbolic batch size is None).
+            value = ops.mean(value, axis=tuple(range(1, len(value.shape)))) if len(value.shape) > 1 else value
+            value = ops.expand_dims(value, -1)
             total = value if total is None else total + value
         if total is None:
             raise ValueError("run_layer_test's training step needs at least one floating-point output.")
         return total
 
     def compute_output_shape(self, input_shape):
-        first = _as_list(input_shape)[0]
+        # One output's shape is a tuple of ints/None; several outputs' shapes are a list of tuples.
+        single = all(d is None or isinstance(d, int) for d in input_shape)
+        first = input_shape if single else _as_list(input_shape)[0]
         return (first[0], 1)
 
 

@@ -39,7 +39,6 @@ def test_residual_block_layer():
         {"filters": 4, "strides": 2},
         np.random.default_rng(0).normal(size=(2, 8, 8, 3)).astype("float32"),
         (2, 4, 4, 4),
-        run_training=False,  # one fit step of the block runs inside CCoLModel.fit (tests/models/test_ccol.py)
         run_saving=False,  # random init differs between instances; .keras round trip tested on the trunk above
     )
 
