@@ -1,4 +1,4 @@
-"""The machine line every benchmark prints above its table (run scripts from bench/'s parent)."""
+"""What every benchmark shares: thread pinning and the machine line above its table (run scripts from bench/'s parent)."""
 
 import os
 import platform
@@ -19,3 +19,22 @@ def machine_line(versions):
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     libraries = ", ".join(f"{name} {version}" for name, version in versions.items())
     return f"{cores} cores ({model}), 1-min load {load:.1f}, Python {platform.python_version()}, {libraries}"
+
+
+def limit_threads(threads):
+    """Pin numpy's BLAS/OpenMP and TensorFlow to ``threads`` threads each (0: leave the libraries' defaults).
+
+    Call it before numpy is imported: the BLAS reads its variables once, at import.
+
+    Returns:
+        the setting in words, for the benchmark's header.
+    """
+    if not threads:
+        return "library-default threads"
+    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[variable] = str(threads)
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    return f"{threads} thread(s) per library"

@@ -42,7 +42,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from _machine import machine_line  # noqa: E402
+from _machine import limit_threads, machine_line  # noqa: E402
 
 
 def machine_info():
@@ -200,15 +200,7 @@ def main():
     parser.add_argument("--quick", action="store_true", help="fewer clips and repeats (a smoke test, noisier numbers)")
     parser.add_argument("--threads", type=int, default=1, help="threads per library (0: the libraries' defaults)")
     args = parser.parse_args()
-    if args.threads:
-        for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-            os.environ[variable] = str(args.threads)
-    import tensorflow as tf
-
-    if args.threads:
-        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
-    threads = f"{args.threads} thread(s) per library" if args.threads else "library-default threads"
+    threads = limit_threads(args.threads)
     num_clips, shard_size, repeats = (12, 4, 2) if args.quick else (48, 8, 5)
 
     started = time.perf_counter()

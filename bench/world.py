@@ -32,7 +32,7 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from _machine import machine_line  # noqa: E402
+from _machine import limit_threads, machine_line  # noqa: E402
 
 np = None  # imported in main(), after the thread settings are in the environment
 
@@ -173,16 +173,9 @@ def main():
     parser.add_argument("--quick", action="store_true", help="fewer repeats (a smoke test, noisier numbers)")
     parser.add_argument("--threads", type=int, default=1, help="threads per library (0: the libraries' defaults)")
     args = parser.parse_args()
-    if args.threads:
-        for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-            os.environ[variable] = str(args.threads)
+    threads = limit_threads(args.threads)
     import numpy as np
-    import tensorflow as tf
 
-    if args.threads:
-        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
-    threads = f"{args.threads} thread(s) per library" if args.threads else "library-default threads"
     repeats = 3 if args.quick else 25
     scenes_per_repeat = 10 if args.quick else 50
 

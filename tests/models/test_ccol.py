@@ -11,16 +11,6 @@ from avcourse.models import CCOL_CONFIGS, CCoLModel, GroundingNet, ObjectConditi
 from avcourse.models.ccol import STAGE_LOSS_WEIGHTS, audio_net, object_net
 
 CONFIG = audio.AudioConfig(clip_seconds=0.25, num_warped_bins=16)  # 16 x 11 spectrograms
-TINY = dict(
-    audio_net="small",
-    object_net="small",
-    audio_shape=(16, 11, 1),
-    object_shape=(16, 16, 3),
-    grounding_units=(8, 4),
-    separator_depth=2,
-    separator_base_channels=4,
-    separator_channels=4,
-)
 
 
 def _np(tensor):
@@ -70,8 +60,8 @@ def test_separator_mask_is_sigmoid_of_scaled_dot_product():
     np.testing.assert_allclose(masks, expected, rtol=1e-4, atol=1e-5)
 
 
-def test_outputs_and_losses(batch):
-    model = CCoLModel(stage="colearn", **TINY)
+def test_outputs_and_losses(batch, tiny_ccol):
+    model = CCoLModel(stage="colearn", **tiny_ccol)
     out = model(batch)
     shapes = {key: tuple(value.shape) for key, value in out.items()}
     assert shapes == {
@@ -107,10 +97,10 @@ def test_outputs_and_losses(batch):
     assert STAGE_LOSS_WEIGHTS["cyclic"] == {"l2": 1.0, "l3_cyclic": 0.25, "l1_cyclic": 0.5}
 
 
-def test_grounding_stage_does_not_train_the_separator(batch):
+def test_grounding_stage_does_not_train_the_separator(batch, tiny_ccol):
     if keras.backend.backend() != "tensorflow":
         pytest.skip("uses tf.GradientTape on the model's variables")
-    model = CCoLModel(stage="grounding", **TINY)
+    model = CCoLModel(stage="grounding", **tiny_ccol)
     model(batch)
     separator_ids = {id(v) for v in model.separator.trainable_variables}
     import tensorflow as tf
@@ -125,8 +115,8 @@ def test_grounding_stage_does_not_train_the_separator(batch):
     assert not model.with_stage("separate").grounding.trainable  # grounding-only baseline: frozen grounding
 
 
-def test_keras_round_trip(batch, tmp_path):
-    model = CCoLModel(stage="cyclic", **TINY)
+def test_keras_round_trip(batch, tmp_path, tiny_ccol):
+    model = CCoLModel(stage="cyclic", **tiny_ccol)
     before = model(batch)
     config = model.get_config()
     assert CCoLModel.from_config(config).get_config() == config
@@ -151,13 +141,13 @@ def test_keras_round_trip(batch, tmp_path):
         ({"loss_weights": {"l9": 1.0}}, "loss_weights"),
     ],
 )
-def test_validation(kwargs, match):
+def test_validation(kwargs, match, tiny_ccol):
     with pytest.raises(ValueError, match=match):
-        CCoLModel(**{**TINY, **kwargs})
+        CCoLModel(**{**tiny_ccol, **kwargs})
 
 
-def test_input_validation(batch):
-    model = CCoLModel(**TINY)
+def test_input_validation(batch, tiny_ccol):
+    model = CCoLModel(**tiny_ccol)
     with pytest.raises(ValueError, match="objects"):
         model({key: value for key, value in batch.items() if key != "objects"})
     with pytest.raises(ValueError, match="'objects' must have shape"):

@@ -11,16 +11,6 @@ from avcourse.training import ccol as T
 from avcourse.training.curriculum import Stage, run_curriculum
 
 CONFIG = audio.AudioConfig(clip_seconds=0.25, num_warped_bins=16)
-TINY = dict(
-    audio_net="small",
-    object_net="small",
-    audio_shape=(16, 11, 1),
-    object_shape=(16, 16, 3),
-    grounding_units=(8, 4),
-    separator_depth=2,
-    separator_base_channels=4,
-    separator_channels=4,
-)
 
 
 def _dataset(count=4, **kwargs):
@@ -101,10 +91,10 @@ def test_run_curriculum_uses_the_variant_and_step_decay():
     np.testing.assert_allclose(float(result.stage_models[2].optimizer.learning_rate), 1e-4, rtol=1e-6)
 
 
-def test_evaluation_on_a_ccol_model():
+def test_evaluation_on_a_ccol_model(tiny_ccol):
     # One fit per CCoL stage runs in tests/reproduce/test_reproduce_ccol.py; here an untrained model.
     keras.utils.set_random_seed(0)
-    model = CCoLModel(stage="cyclic", **TINY)
+    model = CCoLModel(stage="cyclic", **tiny_ccol)
     test = T.collect(_dataset(2, batch_size=None, split="test", with_waveforms=True, cache=False))
     outputs = T.predict(model, test, batch_size=1)
     assert outputs["masks"].shape == (2, 2, 2, 16, 11)
