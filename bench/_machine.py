@@ -4,6 +4,11 @@ import os
 import platform
 
 
+def load_average():
+    """The 1-minute load average (NaN where the system has none): benchmarks print it before and after."""
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+
+
 def machine_line(versions):
     """Cores, CPU model, 1-minute load and Python, then ``name version`` for each entry of ``versions``."""
     model = "unknown CPU"
@@ -16,7 +21,7 @@ def machine_line(versions):
     except OSError:
         pass
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    load = load_average()
     libraries = ", ".join(f"{name} {version}" for name, version in versions.items())
     return f"{cores} cores ({model}), 1-min load {load:.1f}, Python {platform.python_version()}, {libraries}"
 

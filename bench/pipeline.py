@@ -42,7 +42,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from _machine import limit_threads, machine_line  # noqa: E402
+from _machine import limit_threads, load_average, machine_line  # noqa: E402
 
 
 def machine_info():
@@ -204,7 +204,7 @@ def main():
     num_clips, shard_size, repeats = (12, 4, 2) if args.quick else (48, 8, 5)
 
     started = time.perf_counter()
-    load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    load_before = load_average()
     rows, lines = [], []
     with tempfile.TemporaryDirectory() as temporary:
         for dataset in ("music", "flickr"):
@@ -225,7 +225,7 @@ def main():
     for dataset, method, parallel, deterministic, rate, ratio in rows:
         print(f"| {dataset} | {method} | {parallel} | {'yes' if deterministic else 'no'} | {rate:,.1f} | {ratio:.2f}x |")
     print()
-    load_after = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    load_after = load_average()
     print(f"(total {time.perf_counter() - started:.0f} s; 1-min load average {load_before:.1f} before, {load_after:.1f} after)")
 
 

@@ -32,7 +32,7 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from _machine import limit_threads, machine_line  # noqa: E402
+from _machine import limit_threads, load_average, machine_line  # noqa: E402
 
 np = None  # imported in main(), after the thread settings are in the environment
 
@@ -180,7 +180,7 @@ def main():
     scenes_per_repeat = 10 if args.quick else 50
 
     started = time.perf_counter()
-    load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    load_before = load_average()
     scene_rows = bench_scenes(repeats, scenes_per_repeat)
     front_end_rows, difference = bench_front_end(repeats)
 
@@ -196,7 +196,7 @@ def main():
     for name, batch, ours, baseline in front_end_rows:
         print(f"| {name} | {batch} | {ours:,.0f} clips | {baseline:,.0f} clips | {ours / baseline:.2f}x |")
     print()
-    load_after = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    load_after = load_average()
     print(f"(total {time.perf_counter() - started:.0f} s; 1-min load average {load_before:.1f} before, {load_after:.1f} after)")
 
 

@@ -185,7 +185,7 @@ class CAVLModel(keras.Model):
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         distance, is_match = self.pair_distances(y_pred)
-        return per_replica(contrastive_loss(distance, is_match, self.margin))
+        return per_replica(contrastive_loss(distance, is_match, self.margin), self)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         distance, is_match = self.pair_distances(y_pred)

@@ -523,7 +523,7 @@ class CCoLModel(keras.Model):
         loss = sum(weight * components[name] for name, weight in self.stage_loss_weights.items())
         for extra in self.losses:
             loss = loss + ops.cast(ops.sum(extra), loss.dtype)
-        return per_replica(loss)
+        return per_replica(loss, self)
 
     def with_stage(self, stage):
         """A copy of this model, weights included, that trains ``stage``."""

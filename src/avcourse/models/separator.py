@@ -334,7 +334,7 @@ class UNetSeparator(keras.Model):
         loss = self.mask_loss(y_pred, y, _mixture_magnitude(x))
         for extra in self.losses:
             loss = loss + ops.cast(ops.sum(extra), loss.dtype)
-        return per_replica(loss)
+        return per_replica(loss, self)
 
     def get_config(self):
         return {
@@ -536,7 +536,7 @@ class VisuallyGuidedSeparator(keras.Model):
         loss = self.separator.mask_loss(y_pred, x["source_magnitudes"], mixture_magnitude)
         for extra in self.losses:
             loss = loss + ops.cast(ops.sum(extra), loss.dtype)
-        return per_replica(loss)
+        return per_replica(loss, self)
 
     def get_config(self):
         return {
