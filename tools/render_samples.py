@@ -12,8 +12,12 @@ wheel. Run it from the repository root after installing the Debian packages
 What it writes (all paths relative to ``data_samples/``):
 
 * ``stems/<instrument>_<k>.flac``: for each of the 11 MUSIC-dataset instruments,
-  three different melodic phrases (k = 0, 1, 2). Each phrase is composed here
-  (seeded random walk on a scale, fixed rhythm templates, a little dynamics),
+  eight different melodic phrases (k = 0..7); the synthetic world trains on the
+  first six and tests on the last two (``test_phrases`` in the manifest). Each
+  phrase is composed here (seeded random walk on a scale, rhythm templates, a
+  little dynamics; phrases 0-2 use one fixed style each, phrases 3-7 draw scale,
+  tempo, rhythm and dynamics per instrument, so the held-out phrases come from
+  the same distribution as the training ones),
   written as a Standard MIDI File with a hand-rolled writer, rendered by the
   ``fluidsynth`` CLI with the FluidR3_GM soundfont at 44.1 kHz, mixed to mono,
   resampled to 11025 Hz, started at the first note, cut to exactly 6.0 s,
@@ -61,9 +65,11 @@ CLIP_SECONDS = 6.0
 CLIP_SAMPLES = int(SAMPLE_RATE * CLIP_SECONDS)
 RENDER_RATE = 44100
 TARGET_PEAK = 0.7
-PHRASES_PER_INSTRUMENT = 3
+PHRASES_PER_INSTRUMENT = 8
+# The last phrases of every instrument are held out: the world's test split plays only them.
+TEST_PHRASES = 2
 SPRITE_SIZE = 96
-MAX_FOLDER_BYTES = 4 * 1024 * 1024
+MAX_FOLDER_BYTES = 12 * 1024 * 1024
 
 
 # --------------------------------------------------------------------------
@@ -146,12 +152,28 @@ class PhraseStyle:
     dynamics: str  # "crescendo", "swell" or "accented"
 
 
-PHRASE_STYLES = (
-    PhraseStyle((0, 2, 4, 5, 7, 9, 11), 96, (1, 1, 1, 1, 2, 1, 1, 2, 2), "crescendo"),  # major
-    PhraseStyle((0, 2, 3, 5, 7, 8, 10), 112, (1.5, 0.5, 1, 1, 1.5, 0.5, 2), "swell"),  # minor
-    PhraseStyle(
-        (0, 2, 4, 7, 9), 132, (0.5, 0.5, 0.5, 0.5, 1, 1, 0.5, 0.5, 0.5, 0.5, 2), "accented"
-    ),  # pentatonic
+SCALES = {
+    "major": (0, 2, 4, 5, 7, 9, 11),
+    "minor": (0, 2, 3, 5, 7, 8, 10),
+    "pentatonic": (0, 2, 4, 7, 9),
+    "dorian": (0, 2, 3, 5, 7, 9, 10),
+    "mixolydian": (0, 2, 4, 5, 7, 9, 10),
+    "harmonic_minor": (0, 2, 3, 5, 7, 8, 11),
+}
+RHYTHMS = (
+    (1, 1, 1, 1, 2, 1, 1, 2, 2),
+    (1.5, 0.5, 1, 1, 1.5, 0.5, 2),
+    (0.5, 0.5, 0.5, 0.5, 1, 1, 0.5, 0.5, 0.5, 0.5, 2),
+    (1, 0.5, 0.5, 1, 1, 3),
+    (0.75, 0.25, 0.5, 0.5, 1, 1, 2),
+)
+DYNAMICS = ("crescendo", "swell", "accented")
+# Phrases 0-2 keep the styles the first release bundled (so ``example("violin")``
+# still plays the same phrase); later phrases draw their style per instrument.
+FIXED_STYLES = (
+    PhraseStyle(SCALES["major"], 96, RHYTHMS[0], "crescendo"),
+    PhraseStyle(SCALES["minor"], 112, RHYTHMS[1], "swell"),
+    PhraseStyle(SCALES["pentatonic"], 132, RHYTHMS[2], "accented"),
 )
 
 # Compose a little past the clip so the cut never falls into a decaying tail.
@@ -170,6 +192,22 @@ class Note:
 def phrase_seed(instrument, k):
     # crc32, not hash(): Python salts str hashes per process.
     return zlib.crc32(f"{instrument.name}/{k}".encode())
+
+
+def phrase_style(instrument, k):
+    """Style of phrase ``k``: fixed for k < 3, otherwise drawn from the pools.
+
+    Drawing per instrument (not one style per k for every instrument) keeps a
+    held-out phrase's scale, tempo and rhythm from being a style that no
+    training phrase of any instrument has.
+    """
+    if k < len(FIXED_STYLES):
+        return FIXED_STYLES[k]
+    rng = np.random.default_rng(phrase_seed(instrument, k) + 2)
+    scale = list(SCALES.values())[int(rng.integers(len(SCALES)))]
+    bpm = float(rng.integers(88, 141))
+    rhythm = RHYTHMS[int(rng.integers(len(RHYTHMS)))]
+    return PhraseStyle(scale, bpm, rhythm, DYNAMICS[int(rng.integers(len(DYNAMICS)))])
 
 
 def loudness(style, t, on_downbeat=False):
@@ -193,7 +231,7 @@ def scale_pitches(instrument, tonic, style):
 
 def compose_phrase(instrument, k):
     """Notes of phrase ``k`` for ``instrument``: a seeded random walk on a scale."""
-    style = PHRASE_STYLES[k]
+    style = phrase_style(instrument, k)
     rng = np.random.default_rng(phrase_seed(instrument, k))
     pitches = scale_pitches(instrument, tonic=int(rng.integers(12)), style=style)
     index = len(pitches) // 2 + int(rng.integers(-2, 3))
@@ -286,7 +324,7 @@ def control_event(controller, value):
 
 def phrase_events(instrument, k, notes):
     """Timed MIDI events ``(tick, order, bytes)`` that play ``notes`` with dynamics."""
-    style = PHRASE_STYLES[k]
+    style = phrase_style(instrument, k)
     rng = np.random.default_rng(phrase_seed(instrument, k) + 1)
     events = [
         (0, CONTROL_ORDER, bytes([0xC0 | CHANNEL, instrument.gm_program])),
@@ -669,6 +707,7 @@ def build_manifest(mids):
     return {
         "sample_rate": SAMPLE_RATE,
         "clip_seconds": CLIP_SECONDS,
+        "test_phrases": TEST_PHRASES,
         "instruments": instruments,
         "distractors": {name: f"sprites/distractor_{name}.png" for name in DISTRACTOR_EMOJI},
         "metadata": {key: f"metadata/{path}" for key, path in METADATA_FILES.items()},
@@ -704,7 +743,8 @@ Everything in this folder except `metadata/` is generated by
 
 ## Instrument stems (`stems/*.flac`)
 
-Three short phrases per instrument, composed by `tools/render_samples.py`
+{PHRASES_PER_INSTRUMENT} short phrases per instrument (the last {TEST_PHRASES} are the synthetic
+world's held-out test phrases), composed by `tools/render_samples.py`
 (seeded random walks on a scale), written as MIDI and rendered with
 [FluidSynth](https://www.fluidsynth.org/) using the **FluidR3_GM** General MIDI
 soundfont by **Frank Wen** and contributors, licensed under the **MIT licence**

@@ -110,11 +110,13 @@ def _sprite(path):
 
 
 def _phrases(instrument, split):
-    stems = manifest()["instruments"][instrument]["stems"]
+    info = manifest()
+    stems = info["instruments"][instrument]["stems"]
+    held_out = info["test_phrases"]
     if split == "train":
-        return stems[:-1]
+        return stems[:-held_out]
     if split == "test":
-        return stems[-1:]
+        return stems[-held_out:]
     return stems
 
 
@@ -209,8 +211,9 @@ def make_scene(
         num_silent_instruments: instruments that are visible but do not play.
         instruments: names to draw from (default: all bundled instruments).
             Sounding and silent instruments are all different classes.
-        split: ``"train"`` draws phrases from all but the last bundled phrase
-            of each instrument, ``"test"`` only from the last (held out),
+        split: ``"train"`` draws phrases from all but the last
+            ``manifest()["test_phrases"]`` bundled phrases of each instrument
+            (six of eight), ``"test"`` only from those held-out ones,
             ``"all"`` from every phrase.
         config: ``AudioConfig``; its ``sample_rate`` and ``num_samples`` set
             the waveforms.
