@@ -96,11 +96,12 @@ def scene_dataset(
     split="train",
     num_distractors=0,
     with_ground_truth=False,
+    with_labels=False,
     shuffle=0,
     cache=True,
     scene_options=None,
 ):
-    """Single scenes: ``{"image", "audio", "num_sources"}`` (+ ground truth).
+    """Single scenes: ``{"image", "audio", "num_sources"}`` (+ ground truth, labels).
 
     Args:
         num_scenes: examples per epoch.
@@ -114,6 +115,10 @@ def scene_dataset(
         num_distractors: silent objects per scene.
         with_ground_truth: also yield ``consensus_map`` (224 x 224) and
             ``sounding_boxes`` (4 x 4 padded with -1) for localization.
+        with_labels: also yield ``labels``, the multi-hot (num_instruments,)
+            float32 vector of the sounding instruments in the order of
+            :func:`~avcourse.data.world.instrument_names` (for supervised
+            pretraining, :mod:`avcourse.training.pretrain`).
         shuffle: shuffle buffer size (0: keep the order).
         cache: cache the generated examples after the first epoch.
         scene_options: further keyword arguments of ``make_scene`` (e.g.
@@ -128,6 +133,7 @@ def scene_dataset(
     config = config or audio.AudioConfig()
     check_positive_int(num_scenes, "num_scenes")
     counts = _source_counts(num_sources, num_scenes)
+    instruments = world.instrument_names()
 
     def generate():
         for index, count in enumerate(counts):
@@ -150,6 +156,9 @@ def scene_dataset(
                 boxes[: scene.num_sources] = scene.sounding_boxes
                 example["consensus_map"] = scene.consensus_map
                 example["sounding_boxes"] = boxes
+            if with_labels:
+                sounding = [label for label, plays in zip(scene.labels, scene.sounding) if plays]
+                example["labels"] = np.isin(instruments, sounding).astype(np.float32)
             yield example
 
     signature = {
@@ -160,6 +169,8 @@ def scene_dataset(
     if with_ground_truth:
         signature["consensus_map"] = _spec((224, 224))
         signature["sounding_boxes"] = _spec((4, 4), "int32")
+    if with_labels:
+        signature["labels"] = _spec((len(instruments),))
     dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
     return _finish(dataset, num_scenes, batch_size, shuffle, seed, cache)
 
