@@ -15,7 +15,8 @@ a global max-pool (so one distinctive cell of the feature map suffices, as in a
 VGG classifier's final pooling) and one Dense layer of logits; only the trunk's
 weights are kept.
 
-Taught in: tutorials/04_localization.ipynb
+Taught in: tutorials/04_localization.ipynb (why it is needed; the notebook trains from scratch),
+used by ``avcourse reproduce cavl`` (:mod:`avcourse.reproduce.cavl`).
 """
 
 import keras
