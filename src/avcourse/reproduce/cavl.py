@@ -154,18 +154,17 @@ def pretrain(recipe, seed, directory):
                     shuffle=recipe.pretrain_examples)
     held_out = _scenes(recipe, recipe.test_scenes, 1, TEST_SEED, "test", with_labels=True)
     weights, rows = {}, []
-    for modality, trunk in (("audio", model.audio_trunk), ("image", model.visual_trunk)):
+    streams = (
+        ("audio", "audio", model.audio_trunk, model.audio_trunk_config),
+        ("image", "visual", model.visual_trunk, model.visual_trunk_config),
+    )
+    for modality, stream, trunk, config in streams:
         history = pretrain_trunk(trunk, train, modality=modality, epochs=recipe.pretrain_epochs,
                                  learning_rate=recipe.learning_rate, validation_data=held_out).history
         weights[modality] = str(Path(directory) / f"{modality}_trunk.weights.h5")
         trunk.save_weights(weights[modality])
-        name = f"{'audio' if modality == 'audio' else 'visual'} ({trunk_name(recipe, modality)})"
-        rows.append([name, history["accuracy"][-1], history["val_accuracy"][-1]])
+        rows.append([f"{stream} ({config})", history["accuracy"][-1], history["val_accuracy"][-1]])
     return weights, rows
-
-
-def trunk_name(recipe, modality):
-    return "small_audio" if modality == "audio" else recipe.visual_trunk
 
 
 def _train_stages(recipe, stages, seed, weights=None):

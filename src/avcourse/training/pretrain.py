@@ -38,15 +38,11 @@ def trunk_classifier(trunk, num_classes):
     )
 
 
-def _inputs_and_labels(dataset, modality):
-    def split(batch):
-        if "labels" not in batch:
-            raise ValueError(
-                "`dataset` batches must hold `labels`; build it with scene_dataset(..., with_labels=True)."
-            )
-        return batch[modality], batch["labels"]
-
-    return dataset.map(split)
+def _inputs_and_labels(dataset, modality, argument):
+    """``(inputs, labels)`` batches of a labelled scene dataset; ValueError naming ``argument`` without labels."""
+    if not isinstance(dataset.element_spec, dict) or "labels" not in dataset.element_spec:
+        raise ValueError(f"`{argument}` batches must hold `labels`; build it with scene_dataset(..., with_labels=True).")
+    return dataset.map(lambda batch: (batch[modality], batch["labels"]))
 
 
 def pretrain_trunk(trunk, dataset, *, modality, epochs=15, learning_rate=1e-3, validation_data=None, verbose=0):
@@ -75,14 +71,12 @@ def pretrain_trunk(trunk, dataset, *, modality, epochs=15, learning_rate=1e-3, v
     if modality not in MODALITIES:
         raise ValueError(f"`modality` must be one of {MODALITIES}; received {modality!r}.")
     check_positive_int(epochs, "epochs")
-    num_classes = int(dataset.element_spec["labels"].shape[-1]) if "labels" in dataset.element_spec else None
-    if num_classes is None:
-        raise ValueError("`dataset` batches must hold `labels`; build it with scene_dataset(..., with_labels=True).")
-    classifier = trunk_classifier(trunk, num_classes)
+    train = _inputs_and_labels(dataset, modality, "dataset")
+    validation = _inputs_and_labels(validation_data, modality, "validation_data") if validation_data is not None else None
+    classifier = trunk_classifier(trunk, int(dataset.element_spec["labels"].shape[-1]))
     classifier.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
         loss=keras.losses.CategoricalCrossentropy(from_logits=True),
         metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
     )
-    validation = _inputs_and_labels(validation_data, modality) if validation_data is not None else None
-    return classifier.fit(_inputs_and_labels(dataset, modality), epochs=epochs, validation_data=validation, verbose=verbose)
+    return classifier.fit(train, epochs=epochs, validation_data=validation, verbose=verbose)
