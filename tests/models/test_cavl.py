@@ -110,3 +110,20 @@ def test_bad_arguments(kwargs, message):
     base = dict(audio_trunk="small_audio", visual_trunk="small_visual", audio_shape=AUDIO_SHAPE, image_shape=IMAGE_SHAPE)
     with pytest.raises(ValueError, match=message):
         CAVLModel(**{**base, **kwargs})
+
+
+def test_curriculum_stage_switch_keeps_a_frozen_trunk_frozen():
+    model = _model()
+    inputs = _inputs(batch=8)
+    model(inputs)
+    model.visual_trunk.trainable = False
+    frozen = [w.copy() for w in model.visual_trunk.get_weights()]
+    stage_2 = model.with_num_clusters(2)
+    assert not stage_2.visual_trunk.trainable and stage_2.audio_trunk.trainable
+    for a, b in zip(model.get_weights(), stage_2.get_weights()):  # same order, same values
+        np.testing.assert_array_equal(a, b)
+    stage_2.compile(optimizer=keras.optimizers.Adam(1e-2))
+    stage_2.fit(inputs, batch_size=4, epochs=1, verbose=0)
+    for a, b in zip(frozen, stage_2.visual_trunk.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert any(not np.array_equal(a, b) for a, b in zip(model.audio_trunk.get_weights(), stage_2.audio_trunk.get_weights()))

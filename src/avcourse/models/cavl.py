@@ -129,13 +129,17 @@ class CAVLModel(keras.Model):
 
         The soft k-means layers hold no weights, so a model trained with
         ``k_a = 1`` warm-starts a curriculum stage with ``k_a = 2`` (and
-        ``k_v = 3``) exactly: every trunk and projection weight is carried over.
+        ``k_v = 3``) exactly: every trunk and projection weight is carried over,
+        and so is each layer's ``trainable`` flag (a frozen trunk stays frozen).
         """
         config = {**self.get_config(), "num_audio_clusters": num_audio_clusters, "num_visual_clusters": num_visual_clusters}
         model = type(self).from_config(config)
         model(self._dummy_inputs())
         if not self.built:
             self(self._dummy_inputs())
+        # Flags before weights: a frozen layer lists its variables among the
+        # non-trainable ones, which changes the order of get_weights().
+        _copy_trainable(self, model)
         model.set_weights(self.get_weights())
         return model
 
@@ -232,3 +236,17 @@ class CAVLModel(keras.Model):
             "margin": self.margin,
             "reduction": self.reduction,
         }
+
+
+def _copy_trainable(source, target):
+    """Give ``target`` (same layer structure) the ``trainable`` flag of each of ``source``'s layers.
+
+    The config says nothing of which layers the user froze; without this a
+    frozen trunk would silently train again in the next curriculum stage.
+    """
+    target.trainable = source.trainable  # setting a parent also sets its children: fix them after
+    for source_layer, target_layer in zip(source.layers, target.layers):
+        if hasattr(source_layer, "layers"):
+            _copy_trainable(source_layer, target_layer)
+        else:
+            target_layer.trainable = source_layer.trainable
