@@ -58,6 +58,8 @@ def test_positional_coordinates_and_size_element(tmp_path):
       <object><bbox><id>b</id><a>0</a><b>0</b><c>50</c><d>25</d></bbox></object></annotation>"""
     path = _write(tmp_path, "x.xml", text)
     assert flickr.read_flickr_boxes(path) == [[[0.0, 0.0, 50.0, 25.0]]] * 2
+    assert flickr.read_flickr_annotation(path) == ([[0.0, 0.0, 50.0, 25.0]] * 2, (100.0, 50.0))
+    assert flickr.read_flickr_annotation(_write(tmp_path, "y.xml", XML_THREE_ANNOTATORS))[1] == flickr.FLICKR_IMAGE_SIZE
     gt = flickr.flickr_gt_map(path, size=4)
     expected = np.zeros((4, 4))
     expected[:2, :2] = 1

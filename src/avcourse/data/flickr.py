@@ -45,8 +45,21 @@ _DOWNLOAD_HINT = (
 )
 
 
-def _parse(xml_path):
-    """(boxes, (width, height)) of one annotation file."""
+def read_flickr_annotation(xml_path):
+    """Every annotator's box of one SoundNet-Flickr image, with the image's size.
+
+    Args:
+        xml_path: the image's annotation file.
+
+    Returns:
+        ``(boxes, (width, height))``: one ``[xmin, ymin, xmax, ymax]`` box per
+        ``<bbox>`` (one per annotator) in pixels, and the image's size from its
+        ``<size>`` element (256 x 256 when it has none).
+
+    Raises:
+        FileNotFoundError: if the file does not exist.
+        ValueError: if it is not XML, has no ``<bbox>`` or a malformed one.
+    """
     xml_path = Path(xml_path)
     if not xml_path.is_file():
         raise FileNotFoundError(f"SoundNet-Flickr annotation {str(xml_path)!r} does not exist. {_DOWNLOAD_HINT}")
@@ -94,7 +107,7 @@ def read_flickr_boxes(xml_path):
         FileNotFoundError: if the file does not exist.
         ValueError: if it is not XML, has no ``<bbox>`` or a malformed one.
     """
-    boxes, _ = _parse(xml_path)
+    boxes, _ = read_flickr_annotation(xml_path)
     return [[box] for box in boxes]
 
 
@@ -113,7 +126,7 @@ def flickr_gt_map(xml_path, size=224):
         FileNotFoundError: if the file does not exist.
         ValueError: if the file is malformed.
     """
-    boxes, image_size = _parse(xml_path)
+    boxes, image_size = read_flickr_annotation(xml_path)
     return consensus_map([[box] for box in boxes], size=size, image_size=image_size)
 
 

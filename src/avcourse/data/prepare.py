@@ -165,7 +165,7 @@ def _index_flickr(root):
     clips = []
     for entry in index:
         # Boxes are stored normalised, so they stay valid for any frame size.
-        boxes, (width, height) = flickr._parse(entry["annotation"])
+        boxes, (width, height) = flickr.read_flickr_annotation(entry["annotation"])
         normalised = [[x1 / width, y1 / height, x2 / width, y2 / height] for x1, y1, x2, y2 in boxes]
         clips.append(_clip(entry["id"], audio=entry["audio"], image=entry["image"], boxes=normalised))
     return clips, [item for item in ids if item not in complete]
