@@ -64,16 +64,19 @@ class CavlRecipe:
     clipped) because the trunks start from random weights instead of
     large labelled sets. The visual trunk has a small receptive
     field (``"patch_visual"``) so that the audio centre aligns with the
-    object's cluster rather than with the background's (docs/results.md, which
-    also reports the seed-sensitive ``"patch_mix_visual"`` variant on 96 px
-    pictures).
+    object's cluster rather than with the background's. Pictures are 96 px
+    (a 12 x 12 visual map): on validation scenes (seeds from 200000,
+    training phrases) 96 px raised the pretrained visual trunk's held-out
+    accuracy from 0.78-0.91 to 0.98, C1's match accuracy from 0.60-0.72 to
+    0.82 and its cIoU@0.5 from 0.31-0.37 to 0.37, and the unaligned centre
+    fell from 0.05-0.07 to 0.004 (docs/results.md).
     """
 
     train_scenes: int = 1024
     test_scenes: int = 256
     epochs_per_stage: tuple = (90, 30, 30)
     batch_size: int = 32
-    image_size: int = 64
+    image_size: int = 96
     embedding_dim: int = 64
     stiffness: float = 30.0
     init: str = "farthest"
