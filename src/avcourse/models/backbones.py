@@ -8,8 +8,8 @@
   picture becomes a 16 x 16 x 512 map.
 * ``"small_audio"``/``"small_visual"`` configs (narrow, shallow) train on a
   CPU in seconds. ``"patch_visual"`` (8 x 8 patches + 1 x 1 convolutions, a
-  receptive field of one patch; 64 px pictures by default, 96 px in
-  ``avcourse reproduce cavl``) and ``"patch_mix_visual"`` (8 x 8 patches +
+  receptive field of one patch; 64 px pictures, 96 px for the CAVL model of
+  ``avcourse reproduce separation``) and ``"patch_mix_visual"`` (8 x 8 patches +
   one 3 x 3 convolution, 96 px pictures) are the visual trunks under which
   CAVL's alignment localizes objects; 3 x 3 stacks like ``"small_visual"``
   let every background cell see the object and do not (docs/results.md).
