@@ -72,27 +72,42 @@ def test_audioset_labels_include_ancestors():
     assert "Music" in names and "Musical instrument" in names
 
 
+def _is_crop_of(waveform, phrase):
+    """A scene's waveform is a (scaled) crop of the phrase it came from: a normalised cross-correlation of 1."""
+    waveform, phrase = waveform.astype(float), phrase.astype(float)
+    correlation = scipy.signal.correlate(phrase, waveform, mode="valid", method="fft")
+    window_energy = np.convolve(phrase**2, np.ones(len(waveform)), mode="valid")
+    cosine = correlation / np.sqrt(window_energy * np.dot(waveform, waveform) + 1e-12)
+    return cosine.max() > 0.999
+
+
 def test_train_and_test_splits_use_disjoint_phrases():
     config = audio.AudioConfig(clip_seconds=1.0)
     stems = data.manifest()["instruments"]["violin"]["stems"]
     held_out_count = data.manifest()["test_phrases"]
     assert 1 <= held_out_count < len(stems) - 1  # training keeps several phrases
     held_out = [world.instrument_phrase("violin", index=i) for i in range(len(stems) - held_out_count, len(stems))]
-
-    # a scene's waveform is a (scaled) crop of the phrase it came from: a
-    # normalised cross-correlation of 1 at some offset
-    def is_crop_of(waveform, phrase):
-        waveform, phrase = waveform.astype(float), phrase.astype(float)
-        correlation = scipy.signal.correlate(phrase, waveform, mode="valid", method="fft")
-        window_energy = np.convolve(phrase**2, np.ones(len(waveform)), mode="valid")
-        cosine = correlation / np.sqrt(window_energy * np.dot(waveform, waveform) + 1e-12)
-        return cosine.max() > 0.999
-
     for seed in range(6):
         train = world.make_scene(1, seed=seed, instruments=["violin"], split="train", config=config)
         test = world.make_scene(1, seed=seed, instruments=["violin"], split="test", config=config)
-        assert any(is_crop_of(test.sources[0], phrase) for phrase in held_out)
-        assert not any(is_crop_of(train.sources[0], phrase) for phrase in held_out)
+        assert any(_is_crop_of(test.sources[0], phrase) for phrase in held_out)
+        assert not any(_is_crop_of(train.sources[0], phrase) for phrase in held_out)
+
+
+def test_fit_and_validation_splits_divide_the_training_phrases():
+    config = audio.AudioConfig(clip_seconds=1.0)
+    held_out_count = data.manifest()["test_phrases"]
+    num_phrases = len(data.manifest()["instruments"]["violin"]["stems"])
+    phrases = [world.instrument_phrase("violin", index=i) for i in range(num_phrases)]
+    num_fit = num_phrases - 2 * held_out_count
+    assert num_fit >= 1
+    for seed in range(6):
+        fit = world.make_scene(1, seed=seed, instruments=["violin"], split="fit", config=config).sources[0]
+        validation = world.make_scene(1, seed=seed, instruments=["violin"], split="validation", config=config).sources[0]
+        assert any(_is_crop_of(fit, phrase) for phrase in phrases[:num_fit])
+        assert not any(_is_crop_of(fit, phrase) for phrase in phrases[num_fit:])
+        assert any(_is_crop_of(validation, phrase) for phrase in phrases[num_fit : num_phrases - held_out_count])
+        assert not any(_is_crop_of(validation, phrase) for phrase in phrases[:num_fit] + phrases[num_phrases - held_out_count :])
 
 
 def test_crop_object_returns_the_box_contents():

@@ -24,7 +24,7 @@ from avcourse import audio
 from avcourse._validation import check_positive_int
 from avcourse.data import manifest, sample_path
 
-SPLITS = ("train", "test", "all")
+SPLITS = ("train", "test", "all", "fit", "validation")
 NUM_ANNOTATORS = 3
 
 
@@ -113,10 +113,17 @@ def _phrases(instrument, split):
     info = manifest()
     stems = info["instruments"][instrument]["stems"]
     held_out = info["test_phrases"]
+    train = stems[:-held_out]
     if split == "train":
-        return stems[:-held_out]
+        return train
     if split == "test":
         return stems[-held_out:]
+    # Choosing a recipe: hold out as many of the training phrases as the test
+    # split holds, so validation meets unheard phrases as the test does.
+    if split == "fit":
+        return train[:-held_out]
+    if split == "validation":
+        return train[-held_out:]
     return stems
 
 
@@ -214,7 +221,11 @@ def make_scene(
         split: ``"train"`` draws phrases from all but the last
             ``manifest()["test_phrases"]`` bundled phrases of each instrument
             (six of eight), ``"test"`` only from those held-out ones,
-            ``"all"`` from every phrase.
+            ``"all"`` from every phrase. For choosing settings without the
+            test phrases, the training phrases split the same way:
+            ``"validation"`` draws from their last ``test_phrases`` (phrases
+            4-5 of eight) and ``"fit"`` from the others (0-3), so validation
+            scenes play phrases a model fitted on ``"fit"`` never heard.
         config: ``AudioConfig``; its ``sample_rate`` and ``num_samples`` set
             the waveforms.
         random_gain: gains uniform in [0.5, 1.5] / num_sources instead of

@@ -74,8 +74,8 @@ class SeparationRecipe:
     layer), Adam ``learning_rate``. ``mask_type`` and ``weighted`` are the
     separator's (CAVL Eq 8 is ``"ratio"`` with L1, unweighted).
     Settings were chosen on validation mixtures whose phrases the separator
-    never heard (training on phrases 0-3, validating on 4-5; the test phrases
-    6-7 unread), with the oracle identity: the ratio mask gave 6.81 dB, with
+    never heard (training on phrases 0-3, validating on 4-5, the world's
+    ``split="fit"`` and ``"validation"``; the test phrases 6-7 unread), with the oracle identity: the ratio mask gave 6.81 dB, with
     the ``log1p(|S_mix|)`` weighting 7.60 dB, and the binary mask (BCE) with
     the weighting, Sound of Pixels' choice, 7.87 dB, against NMF's 5.09 dB
     (docs/results.md). With 512 mixtures and 10 epochs the separator stayed
