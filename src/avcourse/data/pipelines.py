@@ -157,8 +157,7 @@ def scene_dataset(
                 example["consensus_map"] = scene.consensus_map
                 example["sounding_boxes"] = boxes
             if with_labels:
-                sounding = [label for label, plays in zip(scene.labels, scene.sounding) if plays]
-                example["labels"] = np.isin(instruments, sounding).astype(np.float32)
+                example["labels"] = np.isin(instruments, scene.source_labels).astype(np.float32)
             yield example
 
     signature = {

@@ -67,8 +67,9 @@ class CavlRecipe:
     object's cluster rather than with the background's. Pictures are 64 px
     (an 8 x 8 visual map), chosen on validation scenes that play phrases the
     networks never heard (trained on phrases 0-3, validated on 4-5, seeds
-    0 and 1; ``split="fit"`` and ``split="validation"`` of the world): C1's cIoU@0.5 was 0.328 / 0.324 at 64 px against 0.180 / 0.203
-    at 96 px (docs/results.md). Validation scenes that play the training
+    0 and 1; ``split="fit"`` and ``split="validation"`` of the world): C1's
+    cIoU@0.5 was 0.328 / 0.324 at 64 px against 0.180 / 0.203 at 96 px
+    (docs/results.md). Validation scenes that play the training
     phrases had ranked 96 px first, and misled.
     """
 
