@@ -81,6 +81,10 @@ def _is_crop_of(waveform, phrase):
     return cosine.max() > 0.999
 
 
+# One violin, nothing silent, no pitch shift: its waveform is an exact (scaled) crop of a phrase.
+SOLO_VIOLIN = {"instruments": ["violin"], "num_silent_instruments": 0, "pitch_shift": 0}
+
+
 def test_train_and_test_splits_use_disjoint_phrases():
     config = audio.AudioConfig(clip_seconds=1.0)
     stems = data.manifest()["instruments"]["violin"]["stems"]
@@ -88,8 +92,8 @@ def test_train_and_test_splits_use_disjoint_phrases():
     assert 1 <= held_out_count < len(stems) - 1  # training keeps several phrases
     held_out = [world.instrument_phrase("violin", index=i) for i in range(len(stems) - held_out_count, len(stems))]
     for seed in range(6):
-        train = world.make_scene(1, seed=seed, instruments=["violin"], split="train", config=config)
-        test = world.make_scene(1, seed=seed, instruments=["violin"], split="test", config=config)
+        train = world.make_scene(1, seed=seed, **SOLO_VIOLIN, split="train", config=config)
+        test = world.make_scene(1, seed=seed, **SOLO_VIOLIN, split="test", config=config)
         assert any(_is_crop_of(test.sources[0], phrase) for phrase in held_out)
         assert not any(_is_crop_of(train.sources[0], phrase) for phrase in held_out)
 
@@ -102,8 +106,8 @@ def test_fit_and_validation_splits_divide_the_training_phrases():
     num_fit = num_phrases - 2 * held_out_count
     assert num_fit >= 1
     for seed in range(6):
-        fit = world.make_scene(1, seed=seed, instruments=["violin"], split="fit", config=config).sources[0]
-        validation = world.make_scene(1, seed=seed, instruments=["violin"], split="validation", config=config).sources[0]
+        fit = world.make_scene(1, seed=seed, **SOLO_VIOLIN, split="fit", config=config).sources[0]
+        validation = world.make_scene(1, seed=seed, **SOLO_VIOLIN, split="validation", config=config).sources[0]
         assert any(_is_crop_of(fit, phrase) for phrase in phrases[:num_fit])
         assert not any(_is_crop_of(fit, phrase) for phrase in phrases[num_fit:])
         assert any(_is_crop_of(validation, phrase) for phrase in phrases[num_fit : num_phrases - held_out_count])
@@ -122,6 +126,14 @@ def test_crop_object_returns_the_box_contents():
         ({"num_sources": 0}, "`num_sources` must be an integer from 1 to 4"),
         ({"num_sources": 5}, "`num_sources` must be an integer from 1 to 4"),
         ({"num_sources": 2, "instruments": ["violin"]}, "must be <= the 1 available instruments"),
+        ({"num_sources": 1, "instruments": ["violin"]}, "received 1 \\+ 1"),
+        ({"num_sources": 1, "instruments": ["violin", "violin", "cello"]}, "distinct names"),
+        ({"num_sources": 1, "layout": "grid"}, "`layout` must be one of"),
+        ({"num_sources": 1, "seed": -1}, "`seed` must be an integer >= 0"),
+        ({"num_sources": 1, "seed": None}, "`seed` must be an integer >= 0"),
+        ({"num_sources": 1, "num_distractors": 1.5}, "`num_distractors` must be an integer >= 0"),
+        ({"num_sources": 1, "pitch_shift": -1}, "`pitch_shift` must be"),
+        ({"num_sources": 1, "config": "11025"}, "`config` must be an avcourse.audio.AudioConfig"),
         ({"num_sources": 1, "instruments": ["kazoo"]}, "received unknown \\['kazoo'\\]"),
         ({"num_sources": 1, "split": "valid"}, "`split` must be one of"),
         ({"num_sources": 1, "object_scale": (0.5, 0.2)}, "`object_scale` must satisfy"),
@@ -130,5 +142,65 @@ def test_crop_object_returns_the_box_contents():
     ],
 )
 def test_make_scene_rejects_bad_arguments(kwargs, message):
+    kwargs = {"seed": 0, **kwargs}
     with pytest.raises(ValueError, match=message):
-        world.make_scene(seed=0, **kwargs)
+        world.make_scene(**kwargs)
+
+
+@pytest.mark.parametrize("num_sources", [1, 2, 3, 4])
+def test_default_layout_shows_silent_instruments_of_other_classes(num_sources):
+    for seed in range(5):
+        scene = world.make_scene(num_sources, seed=seed)
+        assert scene.image.shape == (128, 128, 3) and scene.layout == "instruments"
+        silent = [label for label, plays in zip(scene.labels, scene.sounding) if not plays]
+        silent_instruments = [label for label in silent if not label.startswith("distractor_")]
+        assert len(silent_instruments) >= 1 and not set(silent_instruments) & set(scene.source_labels)
+        assert len(silent) - len(silent_instruments) in (0, 1)
+        # object sides within 0.28-0.40 of the picture (tight boxes lie inside the square slot)
+        sides = np.maximum(scene.boxes[:, 2] - scene.boxes[:, 0], scene.boxes[:, 3] - scene.boxes[:, 1])
+        assert np.all(sides <= int(0.40 * 128)) and np.all(sides >= 0.5 * 0.28 * 128)
+
+
+def test_object_masks_are_the_sprites_pixels_inside_their_boxes():
+    scene = world.make_scene(3, seed=4, num_distractors=1)
+    masks = scene.object_masks
+    assert masks.dtype == bool and masks.shape == (len(scene.labels), 128, 128)
+    assert not np.any(masks.sum(axis=0) > 1)  # objects never overlap
+    for mask, (x1, y1, x2, y2) in zip(masks, scene.boxes):
+        rows, cols = np.nonzero(mask)
+        assert rows.size > 0 and rows.min() >= y1 and rows.max() < y2 and cols.min() >= x1 and cols.max() < x2
+    np.testing.assert_array_equal(scene.sounding_masks, masks[scene.sounding])
+
+
+def test_the_centre_is_uninformative_in_the_default_layout():
+    on_sounding = [world.make_scene(1, seed=seed).sounding_masks[0][64, 64] for seed in range(200)]
+    assert np.mean(on_sounding) <= 0.35
+    # the flickr layout keeps one large object alone in the picture
+    for seed in range(20):
+        scene = world.make_scene(1, seed=seed, layout="flickr")
+        x1, y1, x2, y2 = scene.boxes[0]
+        assert len(scene.labels) == 1 and max(x2 - x1, y2 - y1) >= 0.45 * 128
+
+
+def test_pitch_shift_resamples_a_crop_of_the_phrase():
+    import soxr
+
+    config = audio.AudioConfig(clip_seconds=1.0)
+    options = {**SOLO_VIOLIN, "pitch_shift": 2.0}
+    phrases = [world.instrument_phrase("violin", index=i) for i in range(len(data.manifest()["instruments"]["violin"]["stems"]))]
+    for seed in range(3):
+        scene = world.make_scene(1, seed=seed, config=config, **options)
+        semitones = scene.pitch_shifts[0]
+        assert -2 <= semitones <= 2 and abs(semitones) > 1e-6
+        ratio = 2 ** (semitones / 12)
+        shifted = [soxr.resample(phrase, 11025 * ratio, 11025) for phrase in phrases]
+        assert any(_is_crop_of(scene.sources[0][1000:-1000], phrase) for phrase in shifted)
+        assert not any(_is_crop_of(scene.sources[0], phrase) for phrase in phrases)
+
+
+def test_mixture_level_does_not_tell_the_number_of_sources():
+    config = audio.AudioConfig(clip_seconds=1.0)
+    levels = {n: [float(np.sqrt(np.mean(world.make_scene(n, seed=s, config=config).mixture ** 2))) for s in range(12)] for n in (1, 4)}
+    for values in levels.values():
+        assert min(values) >= world.MIXTURE_RMS[0] * 0.5 and max(values) <= world.MIXTURE_RMS[1] * 1.001
+    assert abs(np.mean(levels[1]) - np.mean(levels[4])) < 0.02

@@ -1,3 +1,6 @@
+import itertools
+from fractions import Fraction
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -225,3 +228,333 @@ def test_baselines():
     assert first.min() >= 0 and first.max() < 1
     with pytest.raises(ValueError, match="`sigma`"):
         metrics.center_prior_heatmap(8, sigma=0)
+
+
+# --- pointing game and mask IoU ------------------------------------------------
+#
+# The references below are written from the definitions with Python loops and
+# exact fractions; they do not call the code under test.
+
+
+def _reference_hit(heatmap, mask):
+    """Pointing hit: strictly more than half of the tied maximal pixels lie in the mask."""
+    heatmap, mask = np.asarray(heatmap, float), np.asarray(mask, bool)
+    cells = [(r, c) for r in range(heatmap.shape[0]) for c in range(heatmap.shape[1])]
+    best = max(heatmap[r, c] for r, c in cells)
+    tied = [(r, c) for r, c in cells if heatmap[r, c] == best]
+    inside = sum(1 for r, c in tied if mask[r, c])
+    return inside > len(tied) - inside
+
+
+def _reference_iou(heatmap, mask, threshold=0.5):
+    """Mask IoU with exact arithmetic: min-max normalise (constant -> ones), keep >= threshold."""
+    heatmap, mask = np.asarray(heatmap, float), np.asarray(mask, bool)
+    values = {(r, c): Fraction(float(heatmap[r, c])) for r in range(heatmap.shape[0]) for c in range(heatmap.shape[1])}
+    low, high = min(values.values()), max(values.values())
+    threshold = Fraction(threshold)
+    selected = {cell for cell, v in values.items() if (1 if high == low else (v - low) / (high - low)) >= threshold}
+    target = {cell for cell in values if mask[cell]}
+    return Fraction(len(selected & target), len(selected | target))
+
+
+def test_pointing_hit_single_maximum_hit_and_miss():
+    mask = np.zeros((3, 4), bool)
+    mask[1, 1:3] = True
+    heatmap = np.zeros((3, 4))
+    heatmap[1, 2] = 5.0
+    assert metrics.pointing_hit(heatmap, mask) is True
+    heatmap[2, 3] = 6.0
+    assert metrics.pointing_hit(heatmap, mask) is False
+    assert metrics.pointing_hit(heatmap, mask.astype(int)) is False  # 0/1 masks are accepted
+    assert metrics.pointing_hit(heatmap.astype(np.float32), mask.astype(np.float32)) is False
+
+
+def test_pointing_hit_ties_need_a_strict_majority_inside_the_mask():
+    mask = np.zeros((2, 3), bool)
+    mask[0, 0] = mask[0, 1] = True
+    heatmap = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    # Two tied maxima, one inside: an even split is a miss, although np.argmax (index 0) is inside.
+    assert mask.flat[np.argmax(heatmap)]
+    assert metrics.pointing_hit(heatmap, mask) is False
+    heatmap[0, 1] = 1.0  # three tied maxima, two inside
+    assert metrics.pointing_hit(heatmap, mask) is True
+    heatmap[1, 0] = 1.0  # four tied maxima, two inside
+    assert metrics.pointing_hit(heatmap, mask) is False
+
+
+def test_pointing_hit_constant_heatmap_hits_only_a_mask_over_half_the_image():
+    mask = np.zeros((4, 4), bool)
+    mask[0, 0] = True  # the top-left pixel, where np.argmax of a constant map points
+    assert metrics.pointing_hit(np.full((4, 4), 3.0), mask) is False
+    mask[:2] = True  # exactly half of the image
+    assert metrics.pointing_hit(metrics.whole_image_heatmap(4), mask) is False
+    mask[2, 0] = True  # 9 of 16
+    assert metrics.pointing_hit(metrics.whole_image_heatmap(4), mask) is True
+
+
+def test_pointing_accuracy_by_hand_and_against_the_reference():
+    masks = np.zeros((4, 3, 3), bool)
+    masks[:, 1, 1] = True
+    heatmaps = np.zeros((4, 3, 3))
+    heatmaps[0, 1, 1] = heatmaps[1, 1, 1] = heatmaps[2, 0, 0] = 1.0  # hit, hit, miss, constant (miss)
+    assert metrics.pointing_accuracy(heatmaps, masks) == 0.5
+    # Lists of maps of different sizes.
+    rng = np.random.default_rng(7)
+    shapes = [(3, 5), (4, 4), (2, 7), (6, 3), (5, 5)]
+    heatmap_list = [rng.integers(0, 3, shape).astype(float) for shape in shapes]
+    mask_list = [rng.random(shape) < 0.5 for shape in shapes]
+    for mask in mask_list:
+        mask[0, 0] = True
+    expected = sum(_reference_hit(h, m) for h, m in zip(heatmap_list, mask_list)) / len(shapes)
+    assert metrics.pointing_accuracy(heatmap_list, mask_list) == pytest.approx(expected)
+    assert isinstance(metrics.pointing_accuracy(heatmap_list, mask_list), float)
+
+
+def test_mask_iou_identical_disjoint_and_constant():
+    mask = np.zeros((4, 4), bool)
+    mask[1:3, 1:3] = True
+    assert metrics.mask_iou(mask.astype(float), mask) == 1.0
+    assert metrics.mask_iou((~mask).astype(float), mask) == 0.0
+    # Constant heatmap: normalised to ones, selects every pixel at any threshold: 4 / 16.
+    for threshold in (0.0, 0.5, 1.0):
+        assert metrics.mask_iou(np.full((4, 4), -2.0), mask, threshold) == 0.25
+        assert metrics.mask_iou(metrics.whole_image_heatmap((4, 4)), mask, threshold) == 0.25
+
+
+def test_mask_iou_threshold_edges():
+    heatmap = np.array([[2.0, 4.0, 6.0], [3.0, 5.0, 2.0]])  # normalised: 0, 0.5, 1 / 0.25, 0.75, 0
+    mask = np.array([[False, False, True], [False, True, False]])
+    # The pixel exactly at 0.5 is kept: selected = {0.5, 1, 0.75}, 2 of them in the 2-pixel mask.
+    assert metrics.mask_iou(heatmap, mask, threshold=0.5) == pytest.approx(2 / 3)
+    assert metrics.mask_iou(heatmap, mask, threshold=0.5000001) == 1.0
+    assert metrics.mask_iou(heatmap, mask, threshold=0.0) == pytest.approx(2 / 6)  # everything
+    assert metrics.mask_iou(heatmap, mask, threshold=1.0) == pytest.approx(1 / 2)  # only the maximum
+    assert metrics.mask_iou(heatmap, mask, threshold=1) == pytest.approx(1 / 2)
+
+
+def test_pointing_and_mask_iou_match_brute_force_on_random_maps():
+    rng = np.random.default_rng(2024)
+    thresholds = [0.0, 0.25, 0.5, 0.75, 1.0]
+    for trial in range(200):
+        shape = tuple(rng.integers(1, 7, size=2))
+        # Small integers make ties frequent; every fourth map is continuous (no ties).
+        heatmap = rng.random(shape) if trial % 4 == 0 else rng.integers(0, 4, shape).astype(float)
+        mask = rng.random(shape) < rng.uniform(0.1, 0.9)
+        mask[tuple(rng.integers(0, s) for s in shape)] = True
+        threshold = thresholds[trial % 5] if trial % 2 else float(rng.random())
+        assert metrics.pointing_hit(heatmap, mask) == _reference_hit(heatmap, mask), trial
+        assert metrics.mask_iou(heatmap, mask, threshold) == pytest.approx(
+            float(_reference_iou(heatmap, mask, threshold)), abs=1e-12
+        ), trial
+        if trial % 4 == 0:
+            assert metrics.pointing_hit(heatmap, mask) == bool(mask.flat[np.argmax(heatmap)])
+
+
+def test_pointing_and_mask_iou_bad_inputs_name_the_argument():
+    mask = np.ones((4, 4), bool)
+    for function in (metrics.pointing_hit, metrics.mask_iou):
+        with pytest.raises(ValueError, match=r"`heatmap`.*\(2, 3\).*`mask`.*\(4, 4\).*resize_heatmap"):
+            function(np.ones((2, 3)), mask)
+        with pytest.raises(ValueError, match=r"`heatmap` contains 1 NaN or Inf"):
+            function(np.where(np.eye(4) * np.arange(4) == 3, np.nan, 0.0), mask)
+        with pytest.raises(ValueError, match=r"`mask` contains 1 NaN or Inf"):
+            function(np.ones((4, 4)), np.where(np.eye(4) * np.arange(4) == 3, np.inf, 1.0))
+        with pytest.raises(ValueError, match="`heatmap` is empty"):
+            function(np.ones((0, 4)), mask)
+        with pytest.raises(ValueError, match="`mask` is empty"):
+            function(np.ones((4, 4)), np.ones((4, 0), bool))
+        with pytest.raises(ValueError, match="`mask` is all False"):
+            function(np.ones((4, 4)), np.zeros((4, 4), bool))
+        with pytest.raises(ValueError, match=r"`mask` must be binary.*0\.5"):
+            function(np.ones((4, 4)), np.full((4, 4), 0.5))
+        with pytest.raises(ValueError, match="`heatmap` must have rank 2"):
+            function(np.ones(16), mask)
+    for threshold in (-0.1, 1.5, float("nan"), True, "0.5", None):
+        with pytest.raises(ValueError, match=r"`threshold` must be a number in \[0, 1\]"):
+            metrics.mask_iou(np.ones((4, 4)), mask, threshold=threshold)
+
+
+def test_pointing_accuracy_bad_inputs_name_the_argument():
+    masks = np.ones((3, 4, 4), bool)
+    with pytest.raises(ValueError, match="`heatmaps` and `masks` must have the same length; received 2 .* 3"):
+        metrics.pointing_accuracy(np.ones((2, 4, 4)), masks)
+    with pytest.raises(ValueError, match="`heatmaps` is empty"):
+        metrics.pointing_accuracy([], [])
+    with pytest.raises(ValueError, match="`heatmaps` is empty"):
+        metrics.pointing_accuracy(np.ones((0, 4, 4)), masks[:0])
+    with pytest.raises(ValueError, match="`heatmaps` must have rank 3"):
+        metrics.pointing_accuracy(np.ones((4, 4)), masks)
+    bad = masks.copy()
+    bad[1] = False
+    with pytest.raises(ValueError, match=r"`masks\[1\]` is all False"):
+        metrics.pointing_accuracy(np.ones((3, 4, 4)), bad)
+    with pytest.raises(ValueError, match=r"`heatmaps\[2\]`.*\(4, 5\).*`masks\[2\]`.*\(4, 4\)"):
+        metrics.pointing_accuracy([np.ones((4, 4))] * 2 + [np.ones((4, 5))], list(masks))
+    with pytest.raises(ValueError, match="`heatmaps` must be an \\(N, H, W\\) array or a list"):
+        metrics.pointing_accuracy(3.0, masks)
+
+
+# --- object baselines ------------------------------------------------------------
+
+
+def _object_masks(shape):
+    masks = np.zeros((3,) + shape, bool)
+    masks[0, :2, :2] = True
+    masks[1, -3:, -2:] = True  # may overlap object 0 on tiny maps
+    return masks  # object 2 is not visible
+
+
+def test_random_object_heatmap_picks_a_visible_object_reproducibly():
+    for shape in [(5, 7), (8, 8), (3, 2)]:
+        masks = _object_masks(shape)
+        picked = set()
+        for seed in range(40):
+            heatmap = metrics.random_object_heatmap(masks, seed=seed)
+            assert heatmap.shape == shape and heatmap.dtype == np.float32
+            matches = [index for index in range(3) if np.array_equal(heatmap, masks[index].astype(np.float32))]
+            assert matches and 2 not in matches
+            picked.add(matches[0])
+            np.testing.assert_array_equal(heatmap, metrics.random_object_heatmap(masks, seed=seed))
+        assert picked == {0, 1}
+        # As a pointing heatmap it hits exactly when it picked the sounding object.
+        heatmap = metrics.random_object_heatmap(masks, seed=0)
+        assert metrics.pointing_hit(heatmap, masks[0]) == _reference_hit(heatmap, masks[0])
+
+
+def test_all_objects_heatmap_is_the_union():
+    masks = _object_masks((6, 9))
+    union = metrics.all_objects_heatmap(masks.astype(int))
+    expected = np.zeros((6, 9))
+    for r in range(6):
+        for c in range(9):
+            expected[r, c] = float(masks[0, r, c] or masks[1, r, c] or masks[2, r, c])
+    np.testing.assert_array_equal(union, expected)
+    assert union.dtype == np.float32
+    # Pointing ties on every object pixel (4 + 6): a hit needs more than 5 of them in the mask.
+    assert metrics.pointing_hit(union, masks[1]) is True
+    assert metrics.pointing_hit(union, masks[0]) is False
+    assert metrics.mask_iou(union, masks[1]) == pytest.approx(6 / 10)
+
+
+def test_object_baselines_bad_inputs():
+    with pytest.raises(ValueError, match="`object_masks` has no visible object"):
+        metrics.random_object_heatmap(np.zeros((2, 4, 4), bool), seed=0)
+    with pytest.raises(ValueError, match="`object_masks` must have rank 3"):
+        metrics.random_object_heatmap(np.ones((4, 4), bool), seed=0)
+    with pytest.raises(ValueError, match="`object_masks` is empty"):
+        metrics.all_objects_heatmap(np.zeros((0, 4, 4), bool))
+    with pytest.raises(ValueError, match="`object_masks` must be binary"):
+        metrics.all_objects_heatmap(np.full((1, 4, 4), 2.0))
+    with pytest.raises(ValueError, match="`object_masks` contains 1 NaN"):
+        metrics.all_objects_heatmap(np.where(np.arange(16).reshape(1, 4, 4) == 5, np.nan, 1.0))
+
+
+def test_image_baselines_at_any_size_with_pointing_and_mask_iou():
+    for size in [9, (7, 10), (12, 8)]:
+        height, width = (size, size) if isinstance(size, int) else size
+        centre = np.zeros((height, width), bool)
+        centre[height // 2 - 1 : height // 2 + 2, width // 2 - 1 : width // 2 + 2] = True
+        corner = np.zeros((height, width), bool)
+        corner[:2, :2] = True
+        prior = metrics.center_prior_heatmap(size)
+        whole = metrics.whole_image_heatmap(size)
+        assert prior.shape == whole.shape == (height, width)
+        assert metrics.pointing_hit(prior, centre) is True
+        assert metrics.pointing_hit(prior, corner) is False
+        assert metrics.pointing_hit(whole, corner) is False
+        assert metrics.mask_iou(whole, corner) == pytest.approx(4 / (height * width))
+        assert metrics.mask_iou(prior, corner) == pytest.approx(float(_reference_iou(prior, corner)))
+    # Even side: the central 2 x 2 pixels tie; 2 of them in the mask is not a majority.
+    half = np.zeros((8, 8), bool)
+    half[3, 3:5] = True
+    assert metrics.pointing_hit(metrics.center_prior_heatmap(8), half) is False
+    half[4, 3] = True
+    assert metrics.pointing_hit(metrics.center_prior_heatmap(8), half) is True
+
+
+# --- matching heatmaps to sources ------------------------------------------------
+
+
+def _reference_matching_score(heatmaps, masks, threshold=0.5):
+    """Best (total IoU, hits) over every one-to-one assignment, by enumeration."""
+    k, n = len(heatmaps), len(masks)
+    best = None
+    pairs = min(k, n)
+    for sources in itertools.permutations(range(n), pairs):
+        for centres in itertools.permutations(range(k), pairs):
+            if sorted(sources) != list(sources):
+                continue  # each set of pairs once: sources in increasing order
+            iou = sum(_reference_iou(heatmaps[i], masks[j], threshold) for j, i in zip(sources, centres))
+            hits = sum(_reference_hit(heatmaps[i], masks[j]) for j, i in zip(sources, centres))
+            if best is None or (iou, hits) > best:
+                best = (iou, hits)
+    return best
+
+
+def test_match_heatmaps_to_sources_by_hand():
+    masks = np.zeros((2, 3, 4), bool)
+    masks[0, 0] = True
+    masks[1, 2] = True
+    heatmaps = np.stack([masks[1], masks[0]]).astype(float)
+    sources, centres = metrics.match_heatmaps_to_sources(heatmaps, masks)
+    assert sources.tolist() == [0, 1] and centres.tolist() == [1, 0]
+    assert sources.dtype.kind == centres.dtype.kind == "i"
+    # More centres than sources: the extra centre (a constant map) is left out.
+    three = np.concatenate([np.ones((1, 3, 4)), heatmaps])
+    sources, centres = metrics.match_heatmaps_to_sources(three, masks)
+    assert sources.tolist() == [0, 1] and centres.tolist() == [2, 1]
+    # Fewer centres than sources: one pair, the source the centre fits best.
+    sources, centres = metrics.match_heatmaps_to_sources(heatmaps[:1], masks)
+    assert sources.tolist() == [1] and centres.tolist() == [0]
+
+
+def test_match_heatmaps_to_sources_ties_broken_by_pointing_and_iou_first():
+    masks = np.array([[[1, 1, 0, 0]], [[0, 0, 1, 1]]], bool)  # two 1 x 4 sources
+    # Both heatmaps select pixels 0 and 3 (IoU 1/3 with either source); A points at
+    # pixel 3 (source 1), B at pixel 0 (source 0).
+    a = np.array([[0.9, 0.5, 0.5, 1.0]])
+    b = np.array([[1.0, 0.5, 0.5, 0.9]])
+    assert metrics.match_heatmaps_to_sources(np.stack([a, b]), masks)[1].tolist() == [1, 0]
+    assert metrics.match_heatmaps_to_sources(np.stack([b, a]), masks)[1].tolist() == [0, 1]
+    # IoU first: A fits source 0 (3/4 against 1/6) but points into source 1.
+    masks = np.array([[[1, 1, 1, 0, 0, 0]], [[0, 0, 0, 1, 1, 1]]], bool)
+    a = np.array([[0.8, 0.8, 0.8, 1.0, 0.0, 0.0]])
+    b = np.array([[1.0, 0.0, 0.0, 0.8, 0.8, 0.8]])
+    assert metrics.match_heatmaps_to_sources(np.stack([a, b]), masks)[1].tolist() == [0, 1]
+
+
+def test_match_heatmaps_to_sources_is_optimal_on_random_scenes():
+    rng = np.random.default_rng(11)
+    for trial in range(60):
+        k, n = rng.integers(1, 5, size=2)
+        heatmaps = rng.integers(0, 3, (k, 3, 4)).astype(float)
+        masks = rng.random((n, 3, 4)) < 0.4
+        masks[:, 0, 0] |= ~masks.reshape(n, -1).any(axis=1)
+        threshold = [0.5, 0.25, 1.0][trial % 3]
+        sources, centres = metrics.match_heatmaps_to_sources(heatmaps, masks, threshold)
+        assert len(sources) == len(centres) == min(k, n)
+        assert len(set(sources.tolist())) == len(set(centres.tolist())) == min(k, n)
+        assert sources.tolist() == sorted(sources.tolist())
+        achieved = (
+            sum(_reference_iou(heatmaps[i], masks[j], threshold) for j, i in zip(sources, centres)),
+            sum(_reference_hit(heatmaps[i], masks[j]) for j, i in zip(sources, centres)),
+        )
+        assert achieved == _reference_matching_score(heatmaps, masks, threshold), trial
+
+
+def test_match_heatmaps_to_sources_bad_inputs():
+    masks = np.ones((2, 4, 4), bool)
+    with pytest.raises(ValueError, match=r"`heatmaps`.*\(3, 4, 5\).*`source_masks`.*\(2, 4, 4\).*resize_heatmap"):
+        metrics.match_heatmaps_to_sources(np.ones((3, 4, 5)), masks)
+    with pytest.raises(ValueError, match="`heatmaps` must have rank 3"):
+        metrics.match_heatmaps_to_sources(np.ones((4, 4)), masks)
+    with pytest.raises(ValueError, match="`source_masks` is empty"):
+        metrics.match_heatmaps_to_sources(np.ones((1, 4, 4)), np.ones((0, 4, 4)))
+    with pytest.raises(ValueError, match="`heatmaps` contains 1 NaN"):
+        metrics.match_heatmaps_to_sources(np.where(np.arange(16).reshape(1, 4, 4) == 3, np.nan, 0.0), masks)
+    bad = masks.copy()
+    bad[1] = False
+    with pytest.raises(ValueError, match=r"`source_masks\[1\]` is all False"):
+        metrics.match_heatmaps_to_sources(np.ones((2, 4, 4)), bad)
+    with pytest.raises(ValueError, match="`threshold`"):
+        metrics.match_heatmaps_to_sources(np.ones((2, 4, 4)), masks, threshold=2)

@@ -21,6 +21,10 @@ from avcourse import audio
 from avcourse._validation import check_positive_int
 from avcourse.data import world
 
+# Objects a scene's ground truth holds at most: 4 sounding, 1 silent instrument,
+# 1 distractor in the default layout, and room for one more.
+MAX_OBJECTS = 7
+
 
 def _tf():
     import tensorflow as tf
@@ -91,10 +95,10 @@ def scene_dataset(
     num_sources=1,
     seed=0,
     batch_size=16,
-    image_size=64,
+    image_size=128,
     config=None,
     split="train",
-    num_distractors=0,
+    num_distractors=None,
     with_ground_truth=False,
     with_labels=False,
     shuffle=0,
@@ -111,10 +115,16 @@ def scene_dataset(
         batch_size: batch size, or 0/None for unbatched examples.
         image_size: picture side in pixels.
         config: ``AudioConfig`` (clip length, warped bins).
-        split: phrase split of the world (``"train"`` or ``"test"``).
-        num_distractors: silent objects per scene.
-        with_ground_truth: also yield ``consensus_map`` (224 x 224) and
-            ``sounding_boxes`` (4 x 4 padded with -1) for localization.
+        split: phrase split of the world (``"train"``, ``"test"``, ``"fit"``,
+            ``"validation"`` or ``"all"``).
+        num_distractors: silent non-instrument objects per scene (default:
+            the layout's, 0 or 1 at random in the ``"instruments"`` layout).
+        with_ground_truth: also yield, for localization, ``consensus_map``
+            (224 x 224), ``sounding_boxes`` (4 x 4 padded with -1),
+            ``object_masks`` (MAX_OBJECTS, H, W) float 0/1 of every object
+            (zero-padded), ``object_sounding`` (MAX_OBJECTS,) 1 for the
+            sounding ones, 0 for silent ones and padding, and
+            ``num_objects`` int32.
         with_labels: also yield ``labels``, the multi-hot (num_instruments,)
             float32 vector of the sounding instruments in the order of
             :func:`~avcourse.data.world.instrument_names` (for supervised
@@ -122,7 +132,7 @@ def scene_dataset(
         shuffle: shuffle buffer size (0: keep the order).
         cache: cache the generated examples after the first epoch.
         scene_options: further keyword arguments of ``make_scene`` (e.g.
-            ``{"object_scale": (0.5, 0.7)}`` for Flickr-like large objects).
+            ``{"layout": "flickr"}`` for one large object, the paper's protocol).
 
     Returns:
         a ``tf.data.Dataset`` of dicts with ``image`` (H, W, 3) float32 in
@@ -134,18 +144,15 @@ def scene_dataset(
     check_positive_int(num_scenes, "num_scenes")
     counts = _source_counts(num_sources, num_scenes)
     instruments = world.instrument_names()
+    options = dict(scene_options or {})
+    if num_distractors is not None:
+        options["num_distractors"] = num_distractors
+    # Fail here, not at the first `next(iter(dataset))`: draw the first scene once.
+    world.make_scene(counts[0], seed, image_size=image_size, config=config, split=split, **options)
 
     def generate():
         for index, count in enumerate(counts):
-            scene = world.make_scene(
-                count,
-                seed + index,
-                image_size=image_size,
-                config=config,
-                split=split,
-                num_distractors=num_distractors,
-                **(scene_options or {}),
-            )
+            scene = world.make_scene(count, seed + index, image_size=image_size, config=config, split=split, **options)
             example = {
                 "image": _image(scene),
                 "audio": _features(scene.mixture, config),
@@ -156,6 +163,14 @@ def scene_dataset(
                 boxes[: scene.num_sources] = scene.sounding_boxes
                 example["consensus_map"] = scene.consensus_map
                 example["sounding_boxes"] = boxes
+                num_objects = len(scene.labels)
+                if num_objects > MAX_OBJECTS:
+                    raise ValueError(f"`scene_options` give {num_objects} objects; at most {MAX_OBJECTS} fit the ground truth.")
+                masks = np.zeros((MAX_OBJECTS, image_size, image_size), np.float32)
+                masks[:num_objects] = scene.object_masks
+                example["object_masks"] = masks
+                example["object_sounding"] = np.pad(scene.sounding.astype(np.float32), (0, MAX_OBJECTS - num_objects))
+                example["num_objects"] = np.int32(num_objects)
             if with_labels:
                 example["labels"] = np.isin(instruments, scene.source_labels).astype(np.float32)
             yield example
@@ -168,6 +183,9 @@ def scene_dataset(
     if with_ground_truth:
         signature["consensus_map"] = _spec((224, 224))
         signature["sounding_boxes"] = _spec((4, 4), "int32")
+        signature["object_masks"] = _spec((MAX_OBJECTS, image_size, image_size))
+        signature["object_sounding"] = _spec((MAX_OBJECTS,))
+        signature["num_objects"] = _spec((), "int32")
     if with_labels:
         signature["labels"] = _spec((len(instruments),))
     dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
@@ -259,7 +277,7 @@ def mix_separate_dataset(
                     image_size=image_size,
                     config=config,
                     split=split,
-                    **(scene_options or {}),
+                    **{"num_silent_instruments": 0, "num_distractors": 0, **(scene_options or {})},
                 )
                 for k, name in enumerate(chosen)
             ]
@@ -330,7 +348,14 @@ def ccol_dataset(
 
     def video(pair, scene_seed, rng):
         scene = world.make_scene(
-            1, scene_seed, num_silent_instruments=1, instruments=list(pair), image_size=image_size, config=config, split=split
+            1,
+            scene_seed,
+            num_silent_instruments=1,
+            num_distractors=0,
+            instruments=list(pair),
+            image_size=image_size,
+            config=config,
+            split=split,
         )
         order = rng.permutation(len(scene.labels))
         crops = [world.crop_object(scene, i, crop_size) for i in order]

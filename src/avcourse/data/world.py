@@ -4,10 +4,31 @@ A scene is a picture of a few instruments (emoji sprites rendered once from Noto
 Color Emoji, plus drawn ones) on a random background, and the sound of the ones
 that play (phrases rendered once with FluidSynth). Because the scene is
 composed, everything a real dataset can only approximate is known exactly:
-which object sounds, its box, its own waveform inside the mixture, how many
-sources there are, the AudioSet-style labels (with their ancestors, so the
-level-3 reduction of CAVL is exercised) and a consensus map built from three
-"annotators" whose boxes are jittered copies of the true ones (DESIGN §3.4).
+which object sounds, its pixels (``object_masks``, from the sprite's alpha),
+its box, its own waveform inside the mixture, how many sources there are, the
+AudioSet-style labels (with their ancestors, so the level-3 reduction of CAVL
+is exercised) and a consensus map built from three "annotators" whose boxes
+are jittered copies of the true ones (DESIGN §3.4).
+
+Two layouts:
+
+* ``"instruments"`` (default): 128 px pictures that show the sounding
+  instruments **and at least one silent instrument of another class** (plus
+  0-1 non-instrument distractor), sides 0.28-0.40 of the picture, placed
+  uniformly without overlap. The question CAVL answers, *which* object
+  sounds, cannot be answered without the sound: the picture's centre lies on
+  the sounding object in about a quarter of one-source scenes, and a random
+  object is right one time in 2-3.
+* ``"flickr"``: one large object (sides 0.5-0.7) and nothing else, like
+  SoundNet-Flickr's centred sources, for the paper's protocol (consensus map,
+  cIoU, AUC). Every such object covers the picture's centre, so the centre
+  prior scores high by construction; that is the point of the comparison.
+
+The sound carries timbre rather than a memorised phrase: every source is a
+random 2 s-or-so crop (the config's clip length) of one of sixteen phrases of
+its instrument, pitch-shifted by up to ±2 semitones (resampling), with a
+random gain; the mixture is then brought to a random loudness, so that
+neither the level of the mixture nor of a source tells how many play.
 
 Everything is deterministic: the same seed and arguments give the same scene.
 
@@ -18,6 +39,7 @@ import dataclasses
 import functools
 
 import numpy as np
+import soxr
 from PIL import Image
 
 from avcourse import audio
@@ -25,7 +47,23 @@ from avcourse._validation import check_positive_int
 from avcourse.data import manifest, sample_path
 
 SPLITS = ("train", "test", "all", "fit", "validation")
+LAYOUTS = ("instruments", "flickr")
 NUM_ANNOTATORS = 3
+# Sides of the objects as a fraction of the picture, per layout (DESIGN §4).
+INSTRUMENT_OBJECT_SCALE = (0.28, 0.40)
+FLICKR_OBJECT_SCALE = (0.5, 0.7)
+# A sprite pixel belongs to its object where the resized sprite is at least half opaque.
+MASK_ALPHA = 0.5
+# Loudness of the mixture (RMS) is drawn from this range, or fixed at its middle without random gains.
+MIXTURE_RMS = (0.05, 0.12)
+
+# Seeds of the reproductions and tutorials: training scenes draw seeds from 0,
+# held-out test scenes from TEST_SEED, validation scenes (for choosing
+# recipes) from VALIDATION_SEED, and pretraining scenes from PRETRAIN_SEED, so
+# no two roles ever share a scene.
+TEST_SEED = 100_000
+VALIDATION_SEED = 200_000
+PRETRAIN_SEED = 300_000
 
 
 @dataclasses.dataclass
@@ -36,6 +74,9 @@ class Scene:
         image: uint8 (H, W, 3) picture.
         boxes: int (num_objects, 4) tight boxes ``[x1, y1, x2, y2]`` in pixels
             (x2, y2 exclusive) of every object in the picture.
+        object_masks: bool (num_objects, H, W), each object's exact pixels (its
+            sprite's alpha >= 0.5), in the order of ``boxes``, ``labels`` and
+            ``sounding``.
         labels: name of every object (an instrument or ``distractor_<name>``).
         sounding: bool (num_objects,), whether each object plays.
         sources: float32 (num_sources, samples), each sounding object's waveform
@@ -47,12 +88,15 @@ class Scene:
             ``min(Σ annotator masks / 2, 1)``.
         audioset_labels: sorted AudioSet mids of the sounding instruments and
             all their ontology ancestors.
+        pitch_shifts: float (num_sources,), each source's pitch shift in semitones.
         seed: the seed the scene was drawn from.
         sample_rate: audio sample rate.
+        layout: ``"instruments"`` or ``"flickr"`` (see :func:`make_scene`).
     """
 
     image: np.ndarray
     boxes: np.ndarray
+    object_masks: np.ndarray
     labels: list
     sounding: np.ndarray
     sources: np.ndarray
@@ -60,8 +104,10 @@ class Scene:
     annotator_boxes: list
     consensus_map: np.ndarray
     audioset_labels: list
+    pitch_shifts: np.ndarray
     seed: int
     sample_rate: int = 11025
+    layout: str = "instruments"
 
     @property
     def num_sources(self):
@@ -77,6 +123,11 @@ class Scene:
     def sounding_boxes(self):
         """Boxes of the sounding objects, in the order of ``sources``."""
         return self.boxes[self.sounding]
+
+    @property
+    def sounding_masks(self):
+        """Pixel masks (num_sources, H, W) of the sounding objects, in the order of ``sources``."""
+        return self.object_masks[self.sounding]
 
     def spectrograms(self, config=None):
         """Exact per-source and mixture magnitude spectrograms.
@@ -171,7 +222,7 @@ def _layout(rng, count, low, high, image_size, attempts=50):
 
 
 def _paste(canvas, sprite_rgba, box, flip):
-    """Alpha-composite a resized sprite into ``canvas``; return its tight box."""
+    """Alpha-composite a resized sprite into ``canvas``; return its tight box and its pixel mask."""
     x1, y1, x2, y2 = box
     resized = Image.fromarray(sprite_rgba).resize((x2 - x1, y2 - y1), Image.LANCZOS)
     rgba = np.asarray(resized).astype(np.float64)
@@ -180,7 +231,9 @@ def _paste(canvas, sprite_rgba, box, flip):
     alpha = rgba[..., 3:] / 255.0
     canvas[y1:y2, x1:x2] = alpha * rgba[..., :3] + (1 - alpha) * canvas[y1:y2, x1:x2]
     rows, cols = np.nonzero(alpha[..., 0] > 0.1)
-    return [x1 + cols.min(), y1 + rows.min(), x1 + cols.max() + 1, y1 + rows.max() + 1]
+    mask = np.zeros(canvas.shape[:2], dtype=bool)
+    mask[y1:y2, x1:x2] = alpha[..., 0] >= MASK_ALPHA
+    return [x1 + cols.min(), y1 + rows.min(), x1 + cols.max() + 1, y1 + rows.max() + 1], mask
 
 
 def _jitter(rng, box, fraction, image_size):
@@ -193,17 +246,49 @@ def _jitter(rng, box, fraction, image_size):
     return np.clip(jittered, 0, image_size).tolist()
 
 
+def _check_seed(seed):
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"`seed` must be an integer >= 0; received {seed!r}.")
+    return int(seed)
+
+
+def _check_count(value, name):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"`{name}` must be an integer >= 0; received {value!r}.")
+    return int(value)
+
+
+def _play(rng, stem, num_samples, sample_rate, max_shift):
+    """A random crop of ``stem``, pitch-shifted by up to ``max_shift`` semitones, ``num_samples`` long.
+
+    The shift resamples: reading the stem as if recorded at ``rate · 2^(s/12)``
+    raises every partial by ``s`` semitones (and plays ``2^(s/12)`` times
+    faster), the way a tape played fast does. Crops start anywhere that leaves
+    a full clip of sound.
+    """
+    semitones = rng.uniform(-max_shift, max_shift) if max_shift > 0 else 0.0
+    ratio = 2.0 ** (semitones / 12)
+    needed = int(np.ceil(num_samples * ratio)) + 1
+    start = int(rng.integers(max(len(stem) - needed, 0) + 1))
+    segment = stem[start : start + needed]
+    if ratio != 1.0:
+        segment = soxr.resample(segment, sample_rate * ratio, sample_rate)
+    return audio.fit_length(segment, num_samples).astype(np.float32), semitones
+
+
 def make_scene(
     num_sources,
     seed,
     *,
+    layout="instruments",
     image_size=128,
-    num_distractors=0,
-    num_silent_instruments=0,
+    num_silent_instruments=None,
+    num_distractors=None,
     instruments=None,
     split="all",
     config=None,
-    random_gain=False,
+    random_gain=True,
+    pitch_shift=2.0,
     object_scale=None,
     annotator_jitter=0.15,
     map_size=224,
@@ -212,27 +297,34 @@ def make_scene(
 
     Args:
         num_sources: sounding instruments, 1 to 4.
-        seed: integer seed; the same seed and arguments give the same scene.
-        image_size: side of the square picture in pixels.
-        num_distractors: silent non-instrument objects (cactus, ball, ...).
-        num_silent_instruments: instruments that are visible but do not play.
-        instruments: names to draw from (default: all bundled instruments).
-            Sounding and silent instruments are all different classes.
+        seed: integer seed >= 0; the same seed and arguments give the same scene.
+        layout: ``"instruments"`` (default: sounding and silent instruments
+            anywhere in the picture, sides 0.28-0.40) or ``"flickr"`` (large
+            objects, sides 0.5-0.7 for one object, nothing silent by default:
+            the paper's protocol). See the module docstring.
+        image_size: side of the square picture in pixels (128).
+        num_silent_instruments: instruments that are visible but do not play;
+            default 1 for ``"instruments"``, 0 for ``"flickr"``.
+        num_distractors: silent non-instrument objects (cactus, ball, ...);
+            default 0 or 1 at random for ``"instruments"``, 0 for ``"flickr"``.
+        instruments: distinct names to draw from (default: all bundled
+            instruments). Sounding and silent instruments are all different classes.
         split: ``"train"`` draws phrases from all but the last
-            ``manifest()["test_phrases"]`` bundled phrases of each instrument
-            (six of eight), ``"test"`` only from those held-out ones,
-            ``"all"`` from every phrase. For choosing settings without the
-            test phrases, the training phrases split the same way:
-            ``"validation"`` draws from their last ``test_phrases`` (phrases
-            4-5 of eight) and ``"fit"`` from the others (0-3), so validation
-            scenes play phrases a model fitted on ``"fit"`` never heard.
+            ``manifest()["test_phrases"]`` bundled phrases of each instrument,
+            ``"test"`` only from those held-out ones, ``"all"`` from every
+            phrase. For choosing settings without the test phrases, the
+            training phrases split the same way: ``"validation"`` draws from
+            their last ``test_phrases`` and ``"fit"`` from the others, so
+            validation scenes play phrases a model fitted on ``"fit"`` never heard.
         config: ``AudioConfig``; its ``sample_rate`` and ``num_samples`` set
             the waveforms.
-        random_gain: gains uniform in [0.5, 1.5] / num_sources instead of
-            1 / num_sources (DESIGN §3.1, training-time augmentation).
+        random_gain: per-source gains uniform in [0.5, 1.5] and a mixture RMS
+            uniform in ``MIXTURE_RMS``; ``False``: equal gains and the middle
+            RMS. Either way the mixture's level says nothing about the count.
+        pitch_shift: largest pitch shift in semitones (uniform in ±``pitch_shift``; 0: none).
         object_scale: ``(low, high)`` range of sprite sides as a fraction of
-            ``image_size``; default ``high = min(0.42, 0.8 / ceil(sqrt(n)))``
-            and ``low = 0.65 high`` for ``n`` objects, so crowded scenes still fit.
+            ``image_size``; default the layout's (``INSTRUMENT_OBJECT_SCALE``,
+            ``FLICKR_OBJECT_SCALE`` for one object).
         annotator_jitter: how far (fraction of box size) annotators' box sides wander.
         map_size: side of the consensus map (224 in the evaluation protocol).
 
@@ -242,29 +334,48 @@ def make_scene(
     from avcourse.metrics.localization import consensus_map
 
     config = config or audio.AudioConfig()
+    if not isinstance(config, audio.AudioConfig):
+        raise ValueError(f"`config` must be an avcourse.audio.AudioConfig; received {type(config).__name__}.")
+    seed = _check_seed(seed)
+    if layout not in LAYOUTS:
+        raise ValueError(f"`layout` must be one of {LAYOUTS}; received {layout!r}.")
     check_positive_int(image_size, "image_size")
+    if instruments is not None:
+        instruments = list(instruments)
+        repeated = sorted({name for name in instruments if instruments.count(name) > 1})
+        if repeated:
+            raise ValueError(f"`instruments` must hold distinct names; received {repeated} more than once.")
     pool = sorted(instruments) if instruments is not None else instrument_names()
     unknown = sorted(set(pool) - set(instrument_names()))
     if unknown:
         raise ValueError(f"`instruments` must be bundled instrument names {instrument_names()}; received unknown {unknown}.")
     if isinstance(num_sources, bool) or not isinstance(num_sources, (int, np.integer)) or not 1 <= num_sources <= 4:
         raise ValueError(f"`num_sources` must be an integer from 1 to 4; received {num_sources!r}.")
-    if num_sources + num_silent_instruments > len(pool):
-        raise ValueError(
-            f"`num_sources` + `num_silent_instruments` must be <= the {len(pool)} available instruments; "
-            f"received {num_sources} + {num_silent_instruments}."
-        )
-    if num_distractors < 0 or num_silent_instruments < 0:
-        raise ValueError(
-            f"`num_distractors` and `num_silent_instruments` must be >= 0; "
-            f"received {num_distractors} and {num_silent_instruments}."
-        )
     if split not in SPLITS:
         raise ValueError(f"`split` must be one of {SPLITS}; received {split!r}.")
-    num_objects = num_sources + num_silent_instruments + num_distractors
+    if isinstance(pitch_shift, bool) or not isinstance(pitch_shift, (int, float)) or not 0 <= pitch_shift <= 12:
+        raise ValueError(f"`pitch_shift` must be a number of semitones in [0, 12]; received {pitch_shift!r}.")
+    if not isinstance(annotator_jitter, (int, float)) or not 0 <= annotator_jitter < 0.5:
+        raise ValueError(f"`annotator_jitter` must be a number in [0, 0.5); received {annotator_jitter!r}.")
+
+    rng = np.random.default_rng(seed)
+    silent_default, distractor_default = (1, int(rng.integers(2))) if layout == "instruments" else (0, 0)
+    num_silent = silent_default if num_silent_instruments is None else _check_count(num_silent_instruments, "num_silent_instruments")
+    num_distractors = distractor_default if num_distractors is None else _check_count(num_distractors, "num_distractors")
+    if num_sources + num_silent > len(pool):
+        raise ValueError(
+            f"`num_sources` + `num_silent_instruments` must be <= the {len(pool)} available instruments; "
+            f"received {num_sources} + {num_silent}."
+        )
+    num_objects = num_sources + num_silent + num_distractors
     if object_scale is None:
-        high = min(0.42, 0.8 / np.ceil(np.sqrt(num_objects)))
-        object_scale = (0.65 * high, high)
+        if layout == "instruments":
+            object_scale = INSTRUMENT_OBJECT_SCALE
+        elif num_objects == 1:
+            object_scale = FLICKR_OBJECT_SCALE
+        else:  # several large objects: as large as still fits
+            high = min(0.42, 0.8 / np.ceil(np.sqrt(num_objects)))
+            object_scale = (0.65 * high, high)
     low, high = object_scale
     if not 0 < low <= high < 1:
         raise ValueError(f"`object_scale` must satisfy 0 < low <= high < 1; received {object_scale}.")
@@ -274,8 +385,7 @@ def make_scene(
             "lower `object_scale` or the number of objects."
         )
 
-    rng = np.random.default_rng(seed)
-    chosen = list(rng.choice(pool, size=num_sources + num_silent_instruments, replace=False))
+    chosen = list(rng.choice(pool, size=num_sources + num_silent, replace=False))
     distractors = list(rng.choice(distractor_names(), size=num_distractors, replace=num_distractors > len(distractor_names())))
     labels = [str(name) for name in chosen] + [f"distractor_{name}" for name in distractors]
     sounding = np.array([True] * num_sources + [False] * (len(labels) - num_sources))
@@ -285,26 +395,34 @@ def make_scene(
 
     canvas = _background(rng, image_size)
     info = manifest()
-    boxes = []
+    boxes, masks = [], []
     for label, box in zip(labels, _layout(rng, len(labels), low, high, image_size)):
         if label in info["instruments"]:
             sprite_path = info["instruments"][label]["sprite"]
         else:
             sprite_path = info["distractors"][label[len("distractor_") :]]
-        boxes.append(_paste(canvas, _sprite(sprite_path), box, flip=bool(rng.integers(2))))
+        tight_box, mask = _paste(canvas, _sprite(sprite_path), box, flip=bool(rng.integers(2)))
+        boxes.append(tight_box)
+        masks.append(mask)
     image = canvas.round().astype(np.uint8)
     boxes = np.asarray(boxes, dtype=np.int64)
 
     source_names = [label for label, plays in zip(labels, sounding) if plays]
-    waveforms = []
+    waveforms, shifts = [], []
     for name in source_names:
         phrases = _phrases(name, split)
         stem = _stem(phrases[int(rng.integers(len(phrases)))], config.sample_rate)
-        room = max(len(stem) - config.num_samples, 0)
-        start = int(rng.integers(room + 1))
-        waveforms.append(audio.fit_length(stem[start:], config.num_samples))
-    gains = (rng.uniform(0.5, 1.5, num_sources) if random_gain else np.ones(num_sources)) / num_sources
-    mixture, sources = audio.mix_sources(np.stack(waveforms), gains)
+        waveform, semitones = _play(rng, stem, config.num_samples, config.sample_rate, pitch_shift)
+        waveforms.append(waveform)
+        shifts.append(semitones)
+    waveforms = np.stack(waveforms)
+    gains = rng.uniform(0.5, 1.5, num_sources) if random_gain else np.ones(num_sources)
+    level = rng.uniform(*MIXTURE_RMS) if random_gain else float(np.mean(MIXTURE_RMS))
+    unscaled = np.sum(waveforms * gains[:, None], axis=0)
+    rms = float(np.sqrt(np.mean(unscaled**2)))
+    # The mixture is brought to `level` (never clipped: a peak above 0.99 lowers the level instead).
+    scale = min(level / max(rms, 1e-8), 0.99 / max(float(np.max(np.abs(unscaled))), 1e-8))
+    mixture, sources = audio.mix_sources(waveforms, gains * scale)
 
     annotator_boxes = [
         [_jitter(rng, box, annotator_jitter, image_size) for box in boxes[sounding]] for _ in range(NUM_ANNOTATORS)
@@ -313,6 +431,7 @@ def make_scene(
     return Scene(
         image=image,
         boxes=boxes,
+        object_masks=np.stack(masks),
         labels=labels,
         sounding=sounding,
         sources=sources,
@@ -320,8 +439,10 @@ def make_scene(
         annotator_boxes=annotator_boxes,
         consensus_map=gt_map,
         audioset_labels=_audioset_labels(source_names),
-        seed=int(seed),
+        pitch_shifts=np.asarray(shifts, dtype=np.float64),
+        seed=seed,
         sample_rate=config.sample_rate,
+        layout=layout,
     )
 
 

@@ -4,24 +4,36 @@ The functions are numpy-only, so evaluating never starts TensorFlow.
 """
 
 from avcourse.metrics.localization import (
+    all_objects_heatmap,
     center_prior_heatmap,
     ciou,
     consensus_map,
     localization_summary,
+    mask_iou,
+    match_heatmaps_to_sources,
     normalize_heatmap,
+    pointing_accuracy,
+    pointing_hit,
     random_heatmap,
+    random_object_heatmap,
     resize_heatmap,
     union_map,
     whole_image_heatmap,
 )
 
 __all__ = [
+    "all_objects_heatmap",
     "center_prior_heatmap",
     "ciou",
     "consensus_map",
     "localization_summary",
+    "mask_iou",
+    "match_heatmaps_to_sources",
     "normalize_heatmap",
+    "pointing_accuracy",
+    "pointing_hit",
     "random_heatmap",
+    "random_object_heatmap",
     "resize_heatmap",
     "union_map",
     "whole_image_heatmap",
