@@ -60,3 +60,78 @@ def test_demo_reports_every_miniature_reproduction(tmp_path, monkeypatch):
     for title in ("CAVL in miniature", "Visually guided separation in miniature", "CCoL in miniature"):
         assert title in report
     assert "ccol row" in report and "Separation of held-out mixtures (cf. CCoL Table 2)" in report
+
+def _fake_reproduction(monkeypatch, task="separation"):
+    """Put a fake ``avcourse.reproduce.<task>`` in place: one named table and one list-of-rows table."""
+    import types
+
+    module = types.ModuleType(f"avcourse.reproduce.{task}")
+    module.SECTIONS = [("Separation (fake)", "separation"), ("Timing (fake)", "timing")]
+    module.calls = []
+
+    def run(size, seed):
+        from avcourse.reproduce.results import table
+
+        module.calls.append((size, seed))
+        separation = table(["method", "SDR", "scored"], {"model": [1.0 + seed, 8], "mixture": {"scored": 8, "SDR": 0.0}})
+        timing = [["stage", "steps"], ["fit", 10 * (seed + 1)]]  # the old list-of-rows form
+        return {"separation": separation, "timing": timing, "seconds": 2.0, "recipe": {}}
+
+    module.run = run
+    monkeypatch.setitem(sys.modules, f"avcourse.reproduce.{task}", module)
+    return module
+
+
+def test_reproduce_writes_the_results_document_and_renders_it(tmp_path, monkeypatch):
+    import json
+
+    from avcourse.reproduce import results
+    from avcourse.reproduce.tables import markdown_table
+
+    module = _fake_reproduction(monkeypatch)
+    arguments = ["reproduce", "separation", "--size", "demo", "--seeds", "0", "2"]
+    assert cli.main(arguments + ["--out", str(tmp_path / "out"), "--results-dir", str(tmp_path / "res")]) == 0
+    assert module.calls == [("demo", 0), ("demo", 2)]
+    assert not (tmp_path / "out" / "separation.json").exists()
+    document = json.loads((tmp_path / "res" / "separation.json").read_text())
+    assert list(document) == ["command", "commit", "seeds", "size", "seconds_per_seed", "tables"]
+    assert document["command"] == "avcourse reproduce separation --size demo --seeds 0 2"
+    assert document["seeds"] == [0, 2] and document["size"] == "demo" and document["seconds_per_seed"] == [2.0, 2.0]
+    assert document["tables"]["separation"] == {
+        "title": "Separation (fake)",
+        "columns": ["method", "SDR", "scored"],
+        "rows": {
+            "model": {
+                "SDR": {"mean": 2.0, "sd": 2**0.5, "per_seed": [1.0, 3.0]},
+                "scored": {"mean": 8.0, "sd": 0.0, "per_seed": [8, 8]},
+            },
+            "mixture": {
+                "SDR": {"mean": 0.0, "sd": 0.0, "per_seed": [0.0, 0.0]},
+                "scored": {"mean": 8.0, "sd": 0.0, "per_seed": [8, 8]},
+            },
+        },
+    }
+    markdown = (tmp_path / "out" / "separation.md").read_text()
+    for key in ("separation", "timing"):  # the markdown report is a view of the same document
+        assert markdown_table(results.results_table(document, key)) in markdown
+    assert "| model | 2.000 ± 1.414 | 8 |" in markdown and "| fit | 20.000 ± 14.142 |" in markdown
+    assert "Mean ± standard deviation over 2 seeds." in markdown
+    assert "Separation (fake)" in (tmp_path / "out" / "separation.html").read_text()
+
+
+def test_reproduce_writes_results_under_the_current_directory_by_default(tmp_path, monkeypatch):
+    import json
+
+    _fake_reproduction(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["reproduce", "separation", "--size", "demo", "--seed", "4"]) == 0
+    document = json.loads((tmp_path / "results" / "separation.json").read_text())
+    assert document["command"] == "avcourse reproduce separation --size demo --seed 4" and document["seeds"] == [4]
+    assert document["tables"]["timing"]["rows"]["fit"]["steps"] == {"mean": 50.0, "sd": None, "per_seed": [50]}
+    assert "| model | 5.000 | 8 |" in (tmp_path / "avcourse-reproduce" / "separation.md").read_text()
+
+
+def test_reproduce_help_names_the_results_folder(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["reproduce", "--help"])
+    assert "--results-dir" in capsys.readouterr().out

@@ -72,14 +72,17 @@ def _demo(args):
     if not args.no_training:
         import importlib
 
+        from avcourse.reproduce.results import to_rows
+
         for task, title in DEMO_REPRODUCTIONS:
             reproduction = importlib.import_module(f"avcourse.reproduce.{task}")
             print(f"training the demo-size {task} reproduction (avcourse reproduce {task} --size demo) ...")
-            results = reproduction.run(size="demo", seed=args.seed)
+            tables = reproduction.run(size="demo", seed=args.seed)
             report.heading(f"{title} in miniature (demo size: seconds of training; the full run: avcourse reproduce {task})")
             for section, key in reproduction.SECTIONS:
+                rows = to_rows(tables[key])
                 report.text(section)
-                report.table(results[key][0], results[key][1:])
+                report.table(rows[0], rows[1:])
     report.text(f"Generated in {time.perf_counter() - started:.1f} s.")
     path = report.save(Path(args.out) / "report.html")
     print(f"wrote {path.resolve()} ({args.num_scenes} scenes, {time.perf_counter() - started:.1f} s)")
@@ -90,31 +93,38 @@ def _reproduce(args):
     import importlib
 
     from avcourse.report import HtmlReport
-    from avcourse.reproduce.tables import aggregate_seeds, markdown_table
+    from avcourse.reproduce import results
+    from avcourse.reproduce.tables import markdown_table
 
     reproduction = importlib.import_module(f"avcourse.reproduce.{args.task}")
     seeds = args.seeds or [args.seed]
     runs = [reproduction.run(size=args.size, seed=seed) for seed in seeds]
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     seed_text = f"--seeds {' '.join(map(str, seeds))}" if args.seeds else f"--seed {args.seed}"
-    markdown = [f"# avcourse reproduce {args.task} --size {args.size} {seed_text}", ""]
+    command = f"avcourse reproduce {args.task} --size {args.size} {seed_text}"
+    # One aggregation for everything: the JSON document; the markdown and HTML tables are views of it.
+    document = results.results_document(command, seeds, args.size, runs, reproduction.SECTIONS)
+    out = Path(args.out or "avcourse-reproduce")
+    out.mkdir(parents=True, exist_ok=True)
+    markdown = [f"# {command}", ""]
     if len(runs) > 1:
         markdown += [f"Mean ± standard deviation over {len(runs)} seeds.", ""]
     report = HtmlReport(f"avcourse reproduce {args.task} ({args.size})")
-    for title, key in reproduction.SECTIONS:
-        table = aggregate_seeds([run[key] for run in runs])
-        markdown += [f"## {title}", "", markdown_table(table), ""]
-        report.heading(title)
+    for key, entry in document["tables"].items():
+        table = results.results_table(document, key)
+        markdown += [f"## {entry['title']}", "", markdown_table(table), ""]
+        report.heading(entry["title"])
         report.table(table[0], table[1:])
-    seconds = ", ".join(f"{run['seconds']:.0f}" for run in runs)
-    footer = f"Run time (s, per seed): {seconds}. Recipe: {runs[0]['recipe']}"
+    seconds = ", ".join("?" if s is None else f"{s:.0f}" for s in document["seconds_per_seed"])
+    footer = f"Run time (s, per seed): {seconds}. Recipe: {runs[0].get('recipe')}"
     markdown.append(footer)
     (out / f"{args.task}.md").write_text("\n".join(markdown) + "\n")
     report.text(footer)
     report.save(out / f"{args.task}.html")
+    # The JSON goes to --results-dir; else next to the report when --out is given; else results/.
+    results_dir = args.results_dir or (args.out if args.out is not None else "results")
+    json_path = results.write_results(document, results_dir, name=args.task)
     print("\n".join(markdown))
-    print(f"wrote {(out / f'{args.task}.md').resolve()}")
+    print(f"wrote {(out / f'{args.task}.md').resolve()} and {json_path.resolve()}")
     return 0
 
 
@@ -155,7 +165,7 @@ def build_parser():
         "reproduce",
         help="train and evaluate a paper's miniature reproduction on held-out synthetic scenes",
         description="Miniature reproduction of a paper's tables on the synthetic world (CPU, minutes). "
-        "Writes OUT/<task>.md and OUT/<task>.html.",
+        "Writes OUT/<task>.md and OUT/<task>.html, and the numbers as data to RESULTS_DIR/<task>.json.",
     )
     reproduce.add_argument(
         "task",
@@ -174,7 +184,18 @@ def build_parser():
         metavar="SEED",
         help="run once per seed and report every number as mean ± standard deviation over the seeds",
     )
-    reproduce.add_argument("--out", default="avcourse-reproduce", help="output folder (default: %(default)s)")
+    reproduce.add_argument(
+        "--out",
+        default=None,
+        help="folder of the markdown and HTML reports (default: avcourse-reproduce); also of <task>.json "
+        "unless --results-dir is given",
+    )
+    reproduce.add_argument(
+        "--results-dir",
+        default=None,
+        help="folder of the results document <task>.json (mean, sd and per-seed values of every cell; "
+        "default: OUT when --out is given, else results/ in the current directory)",
+    )
     reproduce.set_defaults(run=_reproduce)
 
     from avcourse.data.prepare import register_cli as register_prepare

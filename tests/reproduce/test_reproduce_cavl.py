@@ -1,31 +1,103 @@
-"""The CAVL reproduction runs end to end at a tiny size and reports every table."""
+"""The CAVL reproduction runs end to end at a tiny size, reports every table, and trains on the scenes it tests on."""
 
 import dataclasses
+import json
 
+import numpy as np
 import pytest
 
 from avcourse import cli
+from avcourse.data import pipelines, world
 from avcourse.reproduce import cavl
 
+TABLE_ROWS = {
+    "timbre": ["linear probe (spectral mean+std)", "pretrained audio trunk", "pretrained visual trunk"],
+    "localization": ["C1 aligned", "C1 unaligned", "C2 aligned", "centre prior", "whole image", "random object",
+                     "all objects", "oracle"],
+    "curriculum": ["C3 from C2", "C3 from pretrained", "mixed", "paper lr"],
+    "counting": ["random", "pretrained trunk", "curriculum trunk"],
+}
 
-@pytest.fixture
-def tiny_recipe(monkeypatch):
+
+@pytest.fixture(scope="module")
+def recorded_run(tmp_path_factory):
+    """One tiny run through the CLI that records every scene set the reproduction draws."""
+    patcher = pytest.MonkeyPatch()
     tiny = dataclasses.replace(
-        cavl.RECIPES["demo"], train_scenes=16, test_scenes=8, batch_size=8, counting_scenes=16, image_size=32
+        cavl.RECIPES["demo"], train_scenes=8, test_scenes=8, batch_size=8, counting_scenes=8, pretrain_examples=8,
+        image_size=64,
     )
-    monkeypatch.setitem(cavl.RECIPES, "demo", tiny)
-    return tiny
+    patcher.setitem(cavl.RECIPES, "demo", tiny)
+    calls = []
+    original = pipelines.scene_dataset
+
+    def recording(num_scenes, **kwargs):
+        calls.append({"num_scenes": num_scenes, **kwargs})
+        return original(num_scenes, **kwargs)
+
+    patcher.setattr(pipelines, "scene_dataset", recording)
+    out = tmp_path_factory.mktemp("reproduce")
+    try:
+        assert cli.main(["reproduce", "cavl", "--size", "demo", "--out", str(out)]) == 0
+    finally:
+        patcher.undo()
+    return out, calls
 
 
-def test_reproduce_cavl_writes_all_tables(tiny_recipe, tmp_path):
-    assert cli.main(["reproduce", "cavl", "--size", "demo", "--out", str(tmp_path)]) == 0
-    text = (tmp_path / "cavl.md").read_text()
-    for row in ("C1-trained, aligned centre", "C1-trained, unaligned centre", "whole image", "centre prior", "random",
-                "curriculum C1→C2→C3", "no curriculum", "curriculum-trained audio trunk"):
-        assert row in text
-    assert (tmp_path / "cavl.html").is_file()
+def test_reproduce_cavl_writes_every_table(recorded_run):
+    out, _ = recorded_run
+    document = json.loads((out / "cavl.json").read_text())
+    assert document["seeds"] == [0] and document["command"].startswith("avcourse reproduce cavl")
+    assert set(document["tables"]) == {key for _, key in cavl.SECTIONS}
+    for table, rows in TABLE_ROWS.items():
+        assert list(document["tables"][table]["rows"])[: len(rows)] == rows
+    localization = document["tables"]["localization"]["rows"]
+    assert localization["oracle"]["pointing"]["mean"] == 1.0 and localization["oracle"]["mask_iou"]["mean"] == 1.0
+    assert (out / "cavl.md").is_file() and (out / "cavl.html").is_file()
 
 
+def _statistics(call, draws=6):
+    """Object sides (fraction of the picture) and object counts of the first scenes a recorded call draws."""
+    options = dict(call.get("scene_options") or {})
+    if call.get("num_distractors") is not None:
+        options["num_distractors"] = call["num_distractors"]
+    counts = pipelines._source_counts(call.get("num_sources", 1), draws)  # noqa: SLF001 - the pipeline's own cycling
+    sides, objects = [], []
+    for index, count in enumerate(counts):
+        scene = world.make_scene(count, call.get("seed", 0) + index, image_size=call["image_size"],
+                                 config=call["config"], split=call["split"], **options)
+        boxes = scene.boxes
+        sides += list(np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) / call["image_size"])
+        objects.append(len(scene.labels) - scene.num_sources)
+    return np.mean(sides), sorted(set(objects)), call["image_size"], call.get("scene_options")
+
+
+def test_every_stage_trains_on_scenes_like_those_it_is_tested_on(recorded_run):
+    """Training and test sets with the same number of sources share layout, object sizes and the count of silent objects.
+
+    Guards against the old C1 bug: the stage trained on default-size objects while
+    its test (and pretraining) used large ones, because the training call passed
+    ``num_sources=[1]`` where the option switch tested ``num_sources == 1``.
+    """
+    _, calls = recorded_run
+    train = [c for c in calls if c["split"] in ("train", "fit")]
+    test = [c for c in calls if c["split"] in ("test", "validation")]
+    assert train and test
+    def counts(call):
+        sources = call.get("num_sources", 1)
+        return {sources} if isinstance(sources, int) else set(sources)
+
+    for training_call in train:
+        options = training_call.get("scene_options") or {}
+        # a test set of the same layout options whose scenes hold source counts the training set holds
+        matching = [c for c in test if counts(c) <= counts(training_call) and (c.get("scene_options") or {}) == options]
+        assert matching, f"no test set with the layout and counts of training set {training_call}"
+        side, silent, size, _ = _statistics(training_call)
+        for test_call in matching:
+            test_side, test_silent, test_size, _ = _statistics(test_call)
+            assert size == test_size, (training_call, test_call)
+            assert abs(side - test_side) < 0.06, (training_call, test_call)
+            assert set(test_silent) <= set(silent) | {0, 1, 2}, (training_call, test_call)
 
 
 def test_unknown_size_is_rejected():

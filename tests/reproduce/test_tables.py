@@ -1,5 +1,7 @@
 """Result tables: markdown rendering and mean ± sd over seeds."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -26,6 +28,11 @@ def test_aggregate_seeds_skips_nan_and_keeps_one_run_as_is():
     assert aggregate_seeds([single]) == single
 
 
+def test_aggregate_seeds_keeps_constant_cells_and_joins_text_that_differs():
+    runs = [[["m", "x", "steps", "note"], ["a", 0.25, 100, word]] for word in ("ok", "ok", "late")]
+    assert aggregate_seeds(runs) == [["m", "x", "steps", "note"], ["a", 0.25, 100, "ok / late"]]
+
+
 def test_aggregate_seeds_rejects_tables_that_do_not_line_up():
     with pytest.raises(ValueError, match="`tables` must hold at least one table"):
         aggregate_seeds([])
@@ -43,3 +50,12 @@ def test_reproduce_with_several_seeds_reports_mean_and_sd(monkeypatch, tmp_path)
     text = (tmp_path / "cavl.md").read_text()
     assert "--seeds 0 1 2" in text and "over 3 seeds" in text
     assert "| C1-trained, aligned centre | 0.200 ± 0.100 | 0.500 |" in text
+    assert (tmp_path / "cavl.html").is_file()
+    document = json.loads((tmp_path / "cavl.json").read_text())  # --out without --results-dir: next to the report
+    assert document["command"] == "avcourse reproduce cavl --size demo --seeds 0 1 2"
+    assert document["seeds"] == [0, 1, 2] and document["seconds_per_seed"] == [1.0, 1.0, 1.0]
+    assert list(document["tables"]) == [key for _, key in cavl.SECTIONS]
+    assert [entry["title"] for entry in document["tables"].values()] == [title for title, _ in cavl.SECTIONS]
+    cell = document["tables"]["localization"]["rows"]["C1-trained, aligned centre"]["cIoU@0.5"]
+    assert cell["per_seed"] == pytest.approx([0.1, 0.2, 0.3])
+    assert cell["mean"] == pytest.approx(0.2) and cell["sd"] == pytest.approx(0.1)

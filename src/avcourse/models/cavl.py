@@ -196,7 +196,7 @@ class CAVLModel(keras.Model):
         self.match_accuracy.update_state(is_match, ops.cast(distance < self.margin / 2, "float32"))
         return self.get_metrics_result()
 
-    def localization_maps(self, inputs, *, aligned=True):
+    def localization_maps(self, inputs, *, aligned=True, per_centre=False):
         """Localization heatmaps (B, h, w) on the visual feature grid (Eq 7).
 
         For every audio centre take the visual centre it aligned with, and
@@ -205,8 +205,15 @@ class CAVLModel(keras.Model):
         centre" ablation) take instead the visual centre farthest from every
         audio centre, the one the alignment treats as background.
 
+        Args:
+            inputs: dict with ``"image"`` and ``"audio"`` batches.
+            aligned: the aligned centres (Eq 7) or the unaligned-centre ablation.
+            per_centre: return one heatmap per audio centre, (B, k_a, h, w),
+                instead of their max (with ``aligned=False`` every centre gets
+                the one unaligned map).
+
         Returns:
-            numpy array (B, h, w) with values in [0, 1].
+            numpy array (B, h, w), or (B, k_a, h, w) with ``per_centre``, values in [0, 1].
         """
         outputs = self(inputs, training=False)
         assignments = ops.convert_to_numpy(outputs["visual_assignments"])
@@ -216,8 +223,10 @@ class CAVLModel(keras.Model):
             audio = ops.convert_to_numpy(outputs["audio_centers"])
             visual = ops.convert_to_numpy(outputs["visual_centers"])
             gaps = np.linalg.norm(audio[:, :, None, :] - visual[:, None, :, :], axis=-1).min(axis=1)
-            chosen = gaps.argmax(axis=1)[:, None]
-        columns = np.take_along_axis(assignments, chosen[:, None, :].astype(int), axis=2)
+            chosen = np.repeat(gaps.argmax(axis=1)[:, None], self.num_audio_clusters, axis=1)
+        columns = np.take_along_axis(assignments, chosen[:, None, :].astype(int), axis=2)  # (B, N, k_a)
+        if per_centre:
+            return np.moveaxis(columns, 2, 1).reshape((len(assignments), columns.shape[2]) + self.visual_map_shape)
         return columns.max(axis=2).reshape((len(assignments),) + self.visual_map_shape)
 
     def get_config(self):
