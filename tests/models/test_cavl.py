@@ -51,8 +51,9 @@ def test_in_batch_mismatches_pair_each_picture_with_the_next_sound():
     np.testing.assert_allclose(distance[4:], expected, rtol=1e-4)
 
 
-def test_keras_round_trip_gives_identical_outputs(tmp_path):
-    model = _model(num_audio_clusters=2, margin=2.0)
+@pytest.mark.parametrize("normalize", [False, True])
+def test_keras_round_trip_gives_identical_outputs(tmp_path, normalize):
+    model = _model(num_audio_clusters=2, margin=2.0, normalize=normalize)
     inputs = _inputs()
     before = model(inputs)
     path = tmp_path / "cavl.keras"
@@ -83,6 +84,39 @@ def test_curriculum_stage_switch_keeps_weights():
     assert tuple(outputs["visual_centers"].shape) == (4, 4, 16)
     for a, b in zip(weights, stage_3.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_normalized_embeddings_lie_on_the_unit_sphere():
+    model = _model(num_audio_clusters=2, normalize=True)
+    inputs = _inputs()
+    embedded = keras.ops.convert_to_numpy(model._embed(model.visual_trunk, model.visual_projection, inputs["image"]))  # noqa: SLF001
+    # reference: the raw projection divided by its own Euclidean norm, in float64
+    raw = keras.ops.convert_to_numpy(model.visual_projection(keras.ops.reshape(model.visual_trunk(inputs["image"]), (4, 16, -1))))
+    raw = raw.astype(np.float64)
+    np.testing.assert_allclose(embedded, raw / np.linalg.norm(raw, axis=-1, keepdims=True), atol=1e-5)
+    outputs = model(inputs)
+    # centres are weighted means of unit vectors: inside the unit ball, so every Eq 4 term is at most 2
+    for key in ("audio_centers", "visual_centers"):
+        assert np.all(np.linalg.norm(keras.ops.convert_to_numpy(outputs[key]), axis=-1) <= 1 + 1e-5)
+    assert np.all(keras.ops.convert_to_numpy(outputs["distance"]) <= 2 * 2 + 1e-5)
+    # a zero feature vector stays finite, and so do the gradients
+    zeros = {"image": np.zeros((2,) + IMAGE_SHAPE, "float32"), "audio": np.zeros((2,) + AUDIO_SHAPE, "float32")}
+    assert np.all(np.isfinite(keras.ops.convert_to_numpy(model(zeros)["distance"])))
+
+
+def test_localization_maps_per_centre_and_combined():
+    model = _model(num_audio_clusters=2)
+    inputs = _inputs()
+    per_centre = model.localization_maps(inputs, per_centre=True)
+    assert per_centre.shape == (4, 2, 4, 4)
+    np.testing.assert_allclose(per_centre.max(axis=1), model.localization_maps(inputs), atol=1e-7)
+    outputs = model(inputs)
+    assignments = keras.ops.convert_to_numpy(outputs["visual_assignments"])
+    index = keras.ops.convert_to_numpy(outputs["aligned_index"])
+    for centre in range(2):
+        np.testing.assert_allclose(per_centre[:, centre].reshape(4, 16), assignments[np.arange(4), :, index[:, centre]], atol=1e-6)
+    unaligned = model.localization_maps(inputs, aligned=False, per_centre=True)
+    np.testing.assert_array_equal(unaligned[:, 0], unaligned[:, 1])
 
 
 def test_localization_maps_are_assignment_columns():

@@ -94,6 +94,23 @@ def test_predict_counts_is_the_poisson_mode():
         assert counts.dtype == np.int32
 
 
+def test_predict_counts_rounding_rule_and_the_tie_it_avoids():
+    model = _counter(max_count=10)
+    x = _audio(2, seed=3)
+    model(x)
+    for target in [0.05, 1.3, 2.49, 2.51, 3.9, 13.3]:
+        _set_logit(model, kernel_scale=0.0, bias=float(np.log(np.expm1(target))))
+        lam = _numpy(model(x)).astype(np.float64)
+        expected = np.minimum(np.floor(lam + 0.5), 10).astype(int)  # nearest count, capped at max_count
+        np.testing.assert_array_equal(model.predict_counts(x, rule="round"), expected)
+    # λ just above 3: the mode says 3 (P(3|λ) > P(2|λ) only just), so does rounding; just below 3 the mode says 2
+    _set_logit(model, kernel_scale=0.0, bias=float(np.log(np.expm1(2.98))))
+    assert model.predict_counts(x, rule="mode").tolist() == [2, 2]
+    assert model.predict_counts(x, rule="round").tolist() == [3, 3]
+    with pytest.raises(ValueError, match="`rule` must be"):
+        model.predict_counts(x, rule="ceil")
+
+
 def test_keras_round_trip_gives_identical_outputs(tmp_path):
     model = _counter(max_count=6, min_rate=1e-3)
     x = _audio()

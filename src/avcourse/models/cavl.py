@@ -51,6 +51,12 @@ class CAVLModel(keras.Model):
         reduction: ``"sum"`` (Eq 4) or ``"l2"`` (the authors' simplified code).
         audio_weights: optional ``.weights.h5`` path for the audio trunk.
         visual_weights: optional ``.weights.h5`` path for the visual trunk.
+        normalize: project every feature vector onto the unit sphere after the
+            ``Dense`` projection (ours, not in the paper; default ``False``).
+            Distances then lie in [0, 2] whatever the weights do, so the
+            contrastive loss cannot reach its trivial equilibrium (every
+            distance at ``margin / 2``) by shrinking the embeddings, which
+            would also make every soft k-means assignment uniform at a fixed β.
 
     Call arguments:
         inputs: dict with ``"image"`` (B, H, W, 3) and ``"audio"`` (B, bins, frames, 1);
@@ -89,6 +95,7 @@ class CAVLModel(keras.Model):
         reduction="sum",
         audio_weights=None,
         visual_weights=None,
+        normalize=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -107,6 +114,7 @@ class CAVLModel(keras.Model):
         self.init = init
         self.margin = margin
         self.reduction = reduction
+        self.normalize = bool(normalize)
         self.audio_trunk = conv_trunk(audio_trunk, self.audio_shape, audio_weights, name="audio_trunk")
         self.visual_trunk = conv_trunk(visual_trunk, self.image_shape, visual_weights, name="visual_trunk")
         self.audio_projection = keras.layers.Dense(embedding_dim, name="audio_projection")
@@ -155,7 +163,11 @@ class CAVLModel(keras.Model):
         features = trunk(x)
         batch = ops.shape(features)[0]
         height, width, channels = features.shape[1], features.shape[2], features.shape[3]
-        return projection(ops.reshape(features, (batch, height * width, channels)))
+        embedded = projection(ops.reshape(features, (batch, height * width, channels)))
+        if self.normalize:
+            # epsilon inside the root: a zero vector stays finite (and its gradient too)
+            embedded = embedded / ops.sqrt(ops.sum(ops.square(embedded), axis=-1, keepdims=True) + 1e-12)
+        return embedded
 
     def call(self, inputs, training=False):
         audio_features = self._embed(self.audio_trunk, self.audio_projection, inputs["audio"])
@@ -244,6 +256,7 @@ class CAVLModel(keras.Model):
             "init": self.init,
             "margin": self.margin,
             "reduction": self.reduction,
+            "normalize": self.normalize,
         }
 
 
