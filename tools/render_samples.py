@@ -12,16 +12,18 @@ wheel. Run it from the repository root after installing the Debian packages
 What it writes (all paths relative to ``data_samples/``):
 
 * ``stems/<instrument>_<k>.flac``: for each of the 11 MUSIC-dataset instruments,
-  eight different melodic phrases (k = 0..7); the synthetic world trains on the
-  first six and tests on the last two (``test_phrases`` in the manifest). Each
+  16 different melodic phrases (k = 0..15); the synthetic world tests on the
+  last four (``test_phrases`` in the manifest) and trains on the first twelve,
+  which its "fit" (0-7) and "validation" (8-11) splits divide further. Each
   phrase is composed here (seeded random walk on a scale, rhythm templates, a
-  little dynamics; phrases 0-2 use one fixed style each, phrases 3-7 draw scale,
-  tempo, rhythm and dynamics per instrument, so the held-out phrases come from
-  the same distribution as the training ones),
+  little dynamics; phrases 0-2 use one fixed style each, phrases 3-15 draw
+  scale, tempo, rhythm, dynamics and register per instrument, so the held-out
+  phrases come from the same distribution as the training ones),
   written as a Standard MIDI File with a hand-rolled writer, rendered by the
   ``fluidsynth`` CLI with the FluidR3_GM soundfont at 44.1 kHz, mixed to mono,
-  resampled to 11025 Hz, started at the first note, cut to exactly 6.0 s,
-  peak-normalised to 0.7 and saved as 16-bit FLAC.
+  resampled to 11025 Hz, started at the first note, cut to exactly 4.0 s,
+  peak-normalised to 0.7 and saved as 16-bit FLAC. ``tools/timbre_probe.py``
+  checks that a linear probe tells the instruments apart on held-out phrases.
 * ``sprites/<instrument>.png`` and ``sprites/distractor_<name>.png``: 96x96 RGBA
   pictures on a transparent background, cropped tightly to the object. Six
   instruments and all distractors come from the Noto Color Emoji font; the
@@ -32,21 +34,24 @@ What it writes (all paths relative to ``data_samples/``):
 
 Everything is deterministic: random choices use fixed seeds derived from the
 instrument name and phrase index, and FluidSynth renders offline with chorus
-and reverb off. After writing, the outputs are checked (lengths, levels, no
-silent gaps, sprite sizes, folder size) and the script exits non-zero if a
-check fails.
+and reverb off (stems render in parallel, one process each, which does not
+change a byte). After writing, the outputs are checked (phrase counts, lengths,
+levels, no silent gaps, no stray stems, sprite sizes, folder size) and the
+script exits non-zero if a check fails.
 """
 
 import argparse
 import dataclasses
 import json
 import math
+import os
 import shutil
 import struct
 import subprocess
 import sys
 import tempfile
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -61,13 +66,18 @@ DEFAULT_SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 DEFAULT_EMOJI_FONT = Path("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf")
 
 SAMPLE_RATE = 11025
-CLIP_SECONDS = 6.0
+# Scenes cut 2-s clips at a random start from a stem and pitch-shift them by up
+# to +-2 semitones by resampling (a 2-s clip shifted up needs 2.25 s), so 4 s
+# leave room for the random start while keeping 16 phrases per instrument small.
+CLIP_SECONDS = 4.0
 CLIP_SAMPLES = int(SAMPLE_RATE * CLIP_SECONDS)
 RENDER_RATE = 44100
 TARGET_PEAK = 0.7
-PHRASES_PER_INSTRUMENT = 8
-# The last phrases of every instrument are held out: the world's test split plays only them.
-TEST_PHRASES = 2
+PHRASES_PER_INSTRUMENT = 16
+# The last phrases of every instrument are held out: the world's test split plays
+# only them. Of the remaining 12, the world's "validation" split plays the last 4
+# and "fit" the first 8.
+TEST_PHRASES = 4
 SPRITE_SIZE = 96
 MAX_FOLDER_BYTES = 12 * 1024 * 1024
 
@@ -91,6 +101,7 @@ class Instrument:
     tint: tuple | None = None  # per-channel RGB gains that recolour the emoji
     restrike_beats: float = 1.0  # struck/plucked only: longest gap between strikes
     slides: bool = False  # occasional pitch-bend slides into notes (erhu style)
+    vibrato_cents: float = 0.0  # depth of a pitch-bend vibrato on held notes (0: none)
 
 
 INSTRUMENTS = (
@@ -98,8 +109,13 @@ INSTRUMENTS = (
     Instrument("acoustic_guitar", 25, 45, 74, False, "Acoustic guitar", emoji="\U0001F3B8"),
     Instrument("cello", 42, 38, 64, True, "Cello"),
     Instrument("clarinet", 71, 55, 79, True, "Clarinet"),
-    # Erhu has no General MIDI program: GM "Fiddle" played high, with slides.
-    Instrument("erhu", 110, 64, 88, True, "Bowed string instrument", slides=True),
+    # Erhu has no General MIDI program. GM "Fiddle" (110) plays FluidR3's violin
+    # samples, so a timbre probe could not tell it from the violin; GM "Viola"
+    # (other recordings) played in the erhu's register, with slides and a wide
+    # vibrato, can.
+    Instrument(
+        "erhu", 41, 62, 86, True, "Bowed string instrument", slides=True, vibrato_cents=35.0
+    ),
     Instrument("flute", 73, 67, 91, True, "Flute", emoji="\U0001FA88"),
     Instrument("saxophone", 65, 56, 77, True, "Saxophone", emoji="\U0001F3B7"),
     # The trumpet and saxophone emoji share one yellow: a copper (rose-brass)
@@ -144,12 +160,15 @@ METADATA_LICENCES = ("localization/LICENSE-DSOL-MIT.txt", "localization/LICENSE-
 
 @dataclasses.dataclass(frozen=True)
 class PhraseStyle:
-    """Scale, tempo, rhythm and dynamic shape shared by phrase k of every instrument."""
+    """Scale, tempo, rhythm, dynamic shape and register of one phrase."""
 
     scale: tuple  # semitone offsets of the scale degrees within an octave
     bpm: float
     rhythm: tuple  # note lengths in beats, repeated until the clip is full
     dynamics: str  # "crescendo", "swell" or "accented"
+    # The part of the instrument's register the phrase walks in, as fractions
+    # (bottom, top) of the span from Instrument.low to Instrument.high.
+    register: tuple = (0.0, 1.0)
 
 
 SCALES = {
@@ -168,8 +187,8 @@ RHYTHMS = (
     (0.75, 0.25, 0.5, 0.5, 1, 1, 2),
 )
 DYNAMICS = ("crescendo", "swell", "accented")
-# Phrases 0-2 keep the styles the first release bundled (so ``example("violin")``
-# still plays the same phrase); later phrases draw their style per instrument.
+# Phrases 0-2 keep the styles the first release bundled (``example("violin")``
+# plays the same melody); later phrases draw their style per instrument.
 FIXED_STYLES = (
     PhraseStyle(SCALES["major"], 96, RHYTHMS[0], "crescendo"),
     PhraseStyle(SCALES["minor"], 112, RHYTHMS[1], "swell"),
@@ -207,7 +226,13 @@ def phrase_style(instrument, k):
     scale = list(SCALES.values())[int(rng.integers(len(SCALES)))]
     bpm = float(rng.integers(88, 141))
     rhythm = RHYTHMS[int(rng.integers(len(RHYTHMS)))]
-    return PhraseStyle(scale, bpm, rhythm, DYNAMICS[int(rng.integers(len(DYNAMICS)))])
+    dynamics = DYNAMICS[int(rng.integers(len(DYNAMICS)))]
+    # A window of 85-100 % of the register, anywhere in it: some phrases lean
+    # low, some high. Narrower windows (60 %) made a 2-s crop's spectrum tell
+    # the phrase more than the instrument (tools/timbre_probe.py).
+    width = float(rng.uniform(0.85, 1.0))
+    bottom = float(rng.uniform(0.0, 1.0 - width))
+    return PhraseStyle(scale, bpm, rhythm, dynamics, register=(bottom, bottom + width))
 
 
 def loudness(style, t, on_downbeat=False):
@@ -223,10 +248,11 @@ def loudness(style, t, on_downbeat=False):
 
 
 def scale_pitches(instrument, tonic, style):
-    """All MIDI notes of the scale that lie in the instrument's register."""
-    return [
-        n for n in range(instrument.low, instrument.high + 1) if (n - tonic) % 12 in style.scale
-    ]
+    """All MIDI notes of the scale that lie in the style's part of the instrument's register."""
+    span = instrument.high - instrument.low
+    low = instrument.low + round(style.register[0] * span)
+    high = instrument.low + round(style.register[1] * span)
+    return [n for n in range(low, high + 1) if (n - tonic) % 12 in style.scale]
 
 
 def compose_phrase(instrument, k):
@@ -234,7 +260,7 @@ def compose_phrase(instrument, k):
     style = phrase_style(instrument, k)
     rng = np.random.default_rng(phrase_seed(instrument, k))
     pitches = scale_pitches(instrument, tonic=int(rng.integers(12)), style=style)
-    index = len(pitches) // 2 + int(rng.integers(-2, 3))
+    index = min(max(len(pitches) // 2 + int(rng.integers(-2, 3)), 0), len(pitches) - 1)
     seconds_per_beat = 60.0 / style.bpm
 
     notes, beat, step = [], 0.0, 0
@@ -259,7 +285,7 @@ def compose_phrase(instrument, k):
         move = int(rng.choice([-3, -2, -1, 1, 2, 3], p=[0.05, 0.2, 0.25, 0.25, 0.2, 0.05]))
         if not 0 <= index + move < len(pitches):
             move = -move  # bounce off the edges of the register
-        index += move
+        index = min(max(index + move, 0), len(pitches) - 1)
     release_before_restrike(notes)
     return notes
 
@@ -296,6 +322,10 @@ EXPRESSION_STEP_SECONDS = 0.05
 SLIDE_PROBABILITY = 0.35
 SLIDE_SEMITONES = -0.6
 SLIDE_SECONDS = 0.12
+BEND_STEP_SECONDS = 0.02
+VIBRATO_HZ = 6.0
+VIBRATO_DELAY_SECONDS = 0.08
+VIBRATO_FADE_SECONDS = 0.15
 
 
 def variable_length_quantity(value):
@@ -322,6 +352,26 @@ def control_event(controller, value):
     return bytes([0xB0 | CHANNEL, controller, int(value)])
 
 
+def note_bends(instrument, note, slide):
+    """Pitch-bend curve ``[(seconds, semitones), ...]`` for one note.
+
+    A slide rises from SLIDE_SEMITONES below the note over SLIDE_SECONDS; the
+    vibrato (sine, VIBRATO_HZ, fading in after VIBRATO_DELAY_SECONDS) adds to
+    it. A bent note ends on a return to the centre so the next note starts in tune.
+    """
+    if not slide and not instrument.vibrato_cents:
+        return []
+    times = np.arange(note.start, note.end, BEND_STEP_SECONDS)
+    elapsed = times - note.start
+    bend = np.zeros_like(times)
+    if slide:
+        bend += SLIDE_SEMITONES * np.clip(1 - elapsed / SLIDE_SECONDS, 0, 1)
+    if instrument.vibrato_cents:
+        fade_in = np.clip((elapsed - VIBRATO_DELAY_SECONDS) / VIBRATO_FADE_SECONDS, 0, 1)
+        bend += instrument.vibrato_cents / 100 * fade_in * np.sin(2 * np.pi * VIBRATO_HZ * elapsed)
+    return [*zip(times, bend), (note.end, 0.0)]
+
+
 def phrase_events(instrument, k, notes):
     """Timed MIDI events ``(tick, order, bytes)`` that play ``notes`` with dynamics."""
     style = phrase_style(instrument, k)
@@ -339,11 +389,9 @@ def phrase_events(instrument, k, notes):
     else:
         events.append((0, CONTROL_ORDER, control_event(CC_EXPRESSION, 127)))
     for note in notes:
-        if instrument.slides and rng.random() < SLIDE_PROBABILITY:
-            for step, fraction in enumerate(np.linspace(1.0, 0.0, 7)):
-                t = note.start + step * SLIDE_SECONDS / 6
-                bend = pitch_bend_event(SLIDE_SEMITONES * fraction)
-                events.append((ticks(t), CONTROL_ORDER, bend))
+        slide = instrument.slides and rng.random() < SLIDE_PROBABILITY
+        for t, semitones in note_bends(instrument, note, slide):
+            events.append((ticks(t), CONTROL_ORDER, pitch_bend_event(semitones)))
         note_on = bytes([0x90 | CHANNEL, note.pitch, note.velocity])
         note_off = bytes([0x80 | CHANNEL, note.pitch, 0])
         events.append((ticks(note.start), NOTE_ON_ORDER, note_on))
@@ -415,10 +463,16 @@ def render_stem(instrument, k, soundfont, work_dir, out_path):
 def render_all_stems(out_dir, soundfont):
     if shutil.which("fluidsynth") is None:
         sys.exit("fluidsynth is not installed: apt-get install -y fluidsynth fluid-soundfont-gm")
-    with tempfile.TemporaryDirectory() as tmp:
-        for instrument in INSTRUMENTS:
-            for k in range(PHRASES_PER_INSTRUMENT):
-                render_stem(instrument, k, soundfont, Path(tmp), out_dir / stem_path(instrument, k))
+    jobs = [(instrument, k) for instrument in INSTRUMENTS for k in range(PHRASES_PER_INSTRUMENT)]
+    # Each stem is its own seeded composition and its own fluidsynth process, so
+    # rendering them in parallel gives the same bytes as rendering them in turn.
+    with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+        futures = [
+            pool.submit(render_stem, instrument, k, soundfont, Path(tmp), out_dir / stem_path(instrument, k))
+            for instrument, k in jobs
+        ]
+        for future in futures:
+            future.result()
 
 
 def stem_path(instrument, k):
@@ -748,13 +802,14 @@ world's held-out test phrases), composed by `tools/render_samples.py`
 (seeded random walks on a scale), written as MIDI and rendered with
 [FluidSynth](https://www.fluidsynth.org/) using the **FluidR3_GM** General MIDI
 soundfont by **Frank Wen** and contributors, licensed under the **MIT licence**
-(Debian package `fluid-soundfont-gm`). Rendered audio: 11025 Hz, mono, 6.0 s,
-peak 0.7, 16-bit FLAC. The phrases themselves are ours (MIT, like avcourse).
+(Debian package `fluid-soundfont-gm`). Rendered audio: {SAMPLE_RATE} Hz, mono, {CLIP_SECONDS} s,
+peak {TARGET_PEAK}, 16-bit FLAC. The phrases themselves are ours (MIT, like avcourse).
 
 Approximations:
-- **erhu** has no General MIDI program; it is rendered with GM program 110
-  "Fiddle" in a high register (E4 to E6) with occasional pitch-bend slides into
-  notes. It sounds like a violin more than a real erhu. Its AudioSet label is
+- **erhu** has no General MIDI program; it is rendered with GM program 41
+  "Viola" in the erhu's register (D4 to D6) with a wide pitch-bend vibrato and
+  occasional slides into notes. (GM 110 "Fiddle" plays the same FluidR3 samples
+  as the violin.) It is a bowed string, not a real erhu. Its AudioSet label is
   the parent class "Bowed string instrument" (AudioSet has no erhu class).
 - **tuba** has no AudioSet class; its label is the parent "Brass instrument".
 - **acoustic_guitar** uses GM program 25 "Acoustic Guitar (steel)"; its sprite
@@ -822,10 +877,21 @@ def check_outputs(out_dir):
     """Return a list of problems with the written assets (empty when all is well)."""
     manifest = json.loads((out_dir / "manifest.json").read_text())
     problems = []
-    for info in manifest["instruments"].values():
+    expected = {"sample_rate": SAMPLE_RATE, "clip_seconds": CLIP_SECONDS, "test_phrases": TEST_PHRASES}
+    for key, value in expected.items():
+        if manifest.get(key) != value:
+            problems.append(f"manifest {key} is {manifest.get(key)!r}, not {value!r}")
+    listed = set()
+    for name, info in manifest["instruments"].items():
+        if len(info["stems"]) != PHRASES_PER_INSTRUMENT:
+            problems.append(f"{name}: {len(info['stems'])} stems, not {PHRASES_PER_INSTRUMENT}")
         for stem in info["stems"]:
             problems += stem_problems(out_dir / stem)
+            listed.add(stem)
         problems += sprite_problems(out_dir / info["sprite"])
+    for path in sorted((out_dir / "stems").glob("*")):
+        if path.relative_to(out_dir).as_posix() not in listed:
+            problems.append(f"stray file {path.relative_to(out_dir)} (not in the manifest)")
     for sprite in manifest["distractors"].values():
         problems += sprite_problems(out_dir / sprite)
     for path in manifest["metadata"].values():
