@@ -48,10 +48,11 @@ def test_mix_separate_dataset_passes_scene_options_to_every_scene():
     batch = _batch(pipelines.mix_separate_dataset(1, seed=5, batch_size=1, image_size=40, config=CONFIG, scene_options=options))
     # the first picture is scene seed 5 + 0 drawn with those options: recompute it independently
     name = world.instrument_names()[batch["labels"][0, 0]]
-    scene = world.make_scene(1, 5, instruments=[name], image_size=40, config=CONFIG, split="train", **options)
+    scene = world.make_scene(1, 5, instruments=[name], image_size=40, config=CONFIG, split="train",
+                             num_silent_instruments=0, num_distractors=0, **options)
     np.testing.assert_allclose(batch["images"][0, 0], scene.image / 255.0, atol=1e-6)
     width = scene.boxes[0][2] - scene.boxes[0][0]
-    assert width > 0.42 * 40  # larger than any default one-object sprite (sides up to 0.42 of the picture)
+    assert width > 0.42 * 40  # larger than any default sprite (sides up to 0.40 of the picture)
 
 
 def test_ccol_dataset_composes_four_distinct_clips():

@@ -72,13 +72,13 @@ def test_audioset_labels_include_ancestors():
     assert "Music" in names and "Musical instrument" in names
 
 
-def _is_crop_of(waveform, phrase):
+def _is_crop_of(waveform, phrase, threshold=0.999):
     """A scene's waveform is a (scaled) crop of the phrase it came from: a normalised cross-correlation of 1."""
     waveform, phrase = waveform.astype(float), phrase.astype(float)
     correlation = scipy.signal.correlate(phrase, waveform, mode="valid", method="fft")
     window_energy = np.convolve(phrase**2, np.ones(len(waveform)), mode="valid")
     cosine = correlation / np.sqrt(window_energy * np.dot(waveform, waveform) + 1e-12)
-    return cosine.max() > 0.999
+    return cosine.max() > threshold
 
 
 # One violin, nothing silent, no pitch shift: its waveform is an exact (scaled) crop of a phrase.
@@ -194,8 +194,9 @@ def test_pitch_shift_resamples_a_crop_of_the_phrase():
         assert -2 <= semitones <= 2 and abs(semitones) > 1e-6
         ratio = 2 ** (semitones / 12)
         shifted = [soxr.resample(phrase, 11025 * ratio, 11025) for phrase in phrases]
-        assert any(_is_crop_of(scene.sources[0][1000:-1000], phrase) for phrase in shifted)
-        assert not any(_is_crop_of(scene.sources[0], phrase) for phrase in phrases)
+        # resampling the whole phrase and resampling the crop differ by a fraction of a sample: 0.98, not 0.999
+        assert any(_is_crop_of(scene.sources[0][1000:-1000], phrase, threshold=0.98) for phrase in shifted)
+        assert not any(_is_crop_of(scene.sources[0], phrase, threshold=0.5) for phrase in phrases)
 
 
 def test_mixture_level_does_not_tell_the_number_of_sources():
