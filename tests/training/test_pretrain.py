@@ -38,6 +38,35 @@ def test_classifier_is_the_global_max_of_the_trunk_map_then_dense():
     assert classifier.layers[0] is trunk  # shared: training the classifier trains the trunk
 
 
+def test_average_pooling_classifier_is_the_mean_of_the_trunk_map_then_dense():
+    trunk = conv_trunk("patch_visual", (16, 16, 3))
+    classifier = trunk_classifier(trunk, 4, pooling="average")
+    images = np.random.default_rng(1).random((3, 16, 16, 3)).astype("float32")
+    maps = keras.ops.convert_to_numpy(trunk(images)).astype(np.float64)
+    kernel, bias = (keras.ops.convert_to_numpy(w) for w in classifier.get_layer("logits").weights)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(classifier(images)), maps.mean(axis=(1, 2)) @ kernel + bias,
+                               rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="`pooling` must be one of"):
+        trunk_classifier(trunk, 4, pooling="median")
+
+
+def test_multi_label_pretraining_names_every_colour_in_the_picture():
+    rng = np.random.default_rng(2)
+    images = rng.uniform(0.0, 0.2, size=(96, 16, 16, 3)).astype("float32")
+    labels = np.zeros((96, 3), "float32")
+    for index in range(96):  # one or two coloured squares a picture, in distinct corners
+        for corner, channel in zip([(0, 0), (8, 8)], rng.choice(3, size=1 + index % 2, replace=False)):
+            images[index, corner[0] : corner[0] + 8, corner[1] : corner[1] + 8, channel] = 1.0
+            labels[index, channel] = 1.0
+    data = tf.data.Dataset.from_tensor_slices({"image": images, "visible_labels": labels}).batch(16)
+    trunk = conv_trunk("patch_visual", (16, 16, 3))
+    history = pretrain_trunk(trunk, data, modality="image", epochs=40, learning_rate=1e-2,
+                             label_key="visible_labels", multi_label=True)
+    assert history.history["accuracy"][-1] > 0.95  # per-class binary accuracy
+    logits = keras.ops.convert_to_numpy(history.model(images))
+    np.testing.assert_array_equal(logits > 0, labels > 0.5)
+
+
 def test_pretraining_learns_a_separable_task_and_updates_the_trunk_in_place():
     keras.utils.set_random_seed(0)
     trunk = conv_trunk("patch_visual", (16, 16, 3))

@@ -127,8 +127,10 @@ def scene_dataset(
             ``num_objects`` int32.
         with_labels: also yield ``labels``, the multi-hot (num_instruments,)
             float32 vector of the sounding instruments in the order of
-            :func:`~avcourse.data.world.instrument_names` (for supervised
-            pretraining, :mod:`avcourse.training.pretrain`).
+            :func:`~avcourse.data.world.instrument_names`, and
+            ``visible_labels``, the same for every instrument in the picture,
+            sounding or silent (for supervised pretraining,
+            :mod:`avcourse.training.pretrain`).
         shuffle: shuffle buffer size (0: keep the order).
         cache: cache the generated examples after the first epoch.
         scene_options: further keyword arguments of ``make_scene`` (e.g.
@@ -173,6 +175,7 @@ def scene_dataset(
                 example["num_objects"] = np.int32(num_objects)
             if with_labels:
                 example["labels"] = np.isin(instruments, scene.source_labels).astype(np.float32)
+                example["visible_labels"] = np.isin(instruments, scene.labels).astype(np.float32)
             yield example
 
     signature = {
@@ -188,6 +191,7 @@ def scene_dataset(
         signature["num_objects"] = _spec((), "int32")
     if with_labels:
         signature["labels"] = _spec((len(instruments),))
+        signature["visible_labels"] = _spec((len(instruments),))
     dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
     return _finish(dataset, num_scenes, batch_size, shuffle, seed, cache)
 

@@ -51,12 +51,13 @@ class CAVLModel(keras.Model):
         reduction: ``"sum"`` (Eq 4) or ``"l2"`` (the authors' simplified code).
         audio_weights: optional ``.weights.h5`` path for the audio trunk.
         visual_weights: optional ``.weights.h5`` path for the visual trunk.
-        normalize: project every feature vector onto the unit sphere after the
-            ``Dense`` projection (ours, not in the paper; default ``False``).
-            Distances then lie in [0, 2] whatever the weights do, so the
-            contrastive loss cannot reach its trivial equilibrium (every
-            distance at ``margin / 2``) by shrinking the embeddings, which
-            would also make every soft k-means assignment uniform at a fixed β.
+        normalize: spherical clustering (ours, not in the paper; default
+            ``False``): every feature vector is projected onto the unit sphere
+            after the ``Dense`` projection, and so is every centre after the
+            soft k-means. Distances then lie in [0, 2] whatever the weights
+            do: the embeddings cannot shrink until every soft assignment is
+            uniform at a fixed β, and a spread-out cluster, whose plain mean
+            is short, is not nearer to every audio centre than a tight one.
 
     Call arguments:
         inputs: dict with ``"image"`` (B, H, W, 3) and ``"audio"`` (B, bins, frames, 1);
@@ -164,16 +165,19 @@ class CAVLModel(keras.Model):
         batch = ops.shape(features)[0]
         height, width, channels = features.shape[1], features.shape[2], features.shape[3]
         embedded = projection(ops.reshape(features, (batch, height * width, channels)))
-        if self.normalize:
-            # epsilon inside the root: a zero vector stays finite (and its gradient too)
-            embedded = embedded / ops.sqrt(ops.sum(ops.square(embedded), axis=-1, keepdims=True) + 1e-12)
-        return embedded
+        return _unit(embedded) if self.normalize else embedded
 
     def call(self, inputs, training=False):
         audio_features = self._embed(self.audio_trunk, self.audio_projection, inputs["audio"])
         visual_features = self._embed(self.visual_trunk, self.visual_projection, inputs["image"])
         audio_centers, audio_assignments = self.audio_kmeans(audio_features)
         visual_centers, visual_assignments = self.visual_kmeans(visual_features)
+        if self.normalize:
+            # Spherical k-means: a centre (a mean of unit vectors) is brought back to the sphere, so
+            # the alignment compares directions; a spread-out cluster (a short mean) is not closer
+            # to everything than a tight one.
+            audio_centers = _unit(audio_centers)
+            visual_centers = _unit(visual_centers)
         distance, aligned_index = self.alignment([audio_centers, visual_centers])
         return {
             "distance": distance,
@@ -258,6 +262,11 @@ class CAVLModel(keras.Model):
             "reduction": self.reduction,
             "normalize": self.normalize,
         }
+
+
+def _unit(vectors):
+    """``vectors`` scaled to unit Euclidean norm along the last axis (epsilon inside the root: zeros stay finite)."""
+    return vectors / ops.sqrt(ops.sum(ops.square(vectors), axis=-1, keepdims=True) + 1e-12)
 
 
 def _copy_trainable(source, target):

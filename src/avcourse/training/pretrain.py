@@ -11,9 +11,17 @@ from the synthetic world (:func:`avcourse.data.pipelines.scene_dataset` with
 Like ImageNet labels, these say *what* is in a picture, never *where*: no box
 or map enters pretraining, and the CAVL stages that follow still learn the
 audio-visual correspondence from unlabelled pairs. The classifier is the trunk,
-a global max-pool (so one distinctive cell of the feature map suffices, as in a
-VGG classifier's final pooling) and one Dense layer of logits; only the trunk's
-weights are kept.
+a global pool and one Dense layer of logits; only the trunk's weights are kept
+(and, for :class:`~avcourse.models.CAVLModel`, optionally the logits layer as
+the initial projection, see :func:`pretrain_trunk`). The pool is a max by
+default (one distinctive cell of the feature map suffices, as in a VGG
+classifier's final pooling); an average makes every cell carry the class,
+which is what a CAVL audio centre, a mean over all time-frequency cells,
+needs. With ``label_key="visible_labels"`` and ``multi_label=True`` the
+pictures show several instruments and the classifier names all of them (a
+sigmoid per class, like multi-label image tagging): under the max-pool every
+object's cells must fire for their own class and no background cell may,
+which is what the visual clustering needs.
 
 Taught in: tutorials/04_localization.ipynb (why it is needed; the notebook trains from scratch),
 used by ``avcourse reproduce cavl`` (:mod:`avcourse.reproduce.cavl`).
@@ -26,26 +34,42 @@ from avcourse._validation import check_positive_int
 MODALITIES = ("audio", "image")
 
 
-def trunk_classifier(trunk, num_classes):
-    """``trunk`` → GlobalMaxPool → Dense(num_classes) logits, as a ``keras.Sequential``.
+POOLINGS = ("max", "average")
+
+
+def trunk_classifier(trunk, num_classes, pooling="max"):
+    """``trunk`` → global pool → Dense(num_classes) logits, as a ``keras.Sequential``.
 
     The trunk is shared, not copied: training the classifier trains the trunk.
+    ``pooling`` is ``"max"`` (GlobalMaxPool) or ``"average"`` (GlobalAveragePool).
     """
     check_positive_int(num_classes, "num_classes")
-    return keras.Sequential(
-        [trunk, keras.layers.GlobalMaxPooling2D(name="pool"), keras.layers.Dense(num_classes, name="logits")],
-        name=f"{trunk.name}_classifier",
-    )
+    if pooling not in POOLINGS:
+        raise ValueError(f"`pooling` must be one of {POOLINGS}; received {pooling!r}.")
+    pool = keras.layers.GlobalMaxPooling2D(name="pool") if pooling == "max" else keras.layers.GlobalAveragePooling2D(name="pool")
+    return keras.Sequential([trunk, pool, keras.layers.Dense(num_classes, name="logits")], name=f"{trunk.name}_classifier")
 
 
-def _inputs_and_labels(dataset, modality, argument):
+def _inputs_and_labels(dataset, modality, argument, label_key="labels"):
     """``(inputs, labels)`` batches of a labelled scene dataset; ValueError naming ``argument`` without labels."""
-    if not isinstance(dataset.element_spec, dict) or "labels" not in dataset.element_spec:
-        raise ValueError(f"`{argument}` batches must hold `labels`; build it with scene_dataset(..., with_labels=True).")
-    return dataset.map(lambda batch: (batch[modality], batch["labels"]))
+    if not isinstance(dataset.element_spec, dict) or label_key not in dataset.element_spec:
+        raise ValueError(f"`{argument}` batches must hold `{label_key}`; build it with scene_dataset(..., with_labels=True).")
+    return dataset.map(lambda batch: (batch[modality], batch[label_key]))
 
 
-def pretrain_trunk(trunk, dataset, *, modality, epochs=15, learning_rate=1e-3, validation_data=None, verbose=0):
+def pretrain_trunk(
+    trunk,
+    dataset,
+    *,
+    modality,
+    epochs=15,
+    learning_rate=1e-3,
+    validation_data=None,
+    verbose=0,
+    pooling="max",
+    label_key="labels",
+    multi_label=False,
+):
     """Train ``trunk`` in place as an instrument classifier with ``model.fit``.
 
     Args:
@@ -59,10 +83,18 @@ def pretrain_trunk(trunk, dataset, *, modality, epochs=15, learning_rate=1e-3, v
         validation_data: optional dataset like ``dataset`` (held-out scenes)
             whose accuracy is reported in the history as ``val_accuracy``.
         verbose: ``fit`` verbosity.
+        pooling: the classifier's global pool, ``"max"`` or ``"average"``.
+        label_key: ``"labels"`` (the sounding instruments) or
+            ``"visible_labels"`` (every instrument in the picture).
+        multi_label: a sigmoid per class with binary cross-entropy (several
+            instruments a picture; ``accuracy`` is then the per-class binary
+            accuracy at logit 0) instead of a softmax over classes.
 
     Returns:
         the ``keras.callbacks.History`` of the classifier (``loss``,
-        ``accuracy``, and ``val_*`` with ``validation_data``).
+        ``accuracy``, and ``val_*`` with ``validation_data``); its ``model``
+        is the classifier, whose ``"logits"`` layer
+        :meth:`~avcourse.models.CAVLModel` can take as its projection.
 
     Raises:
         ValueError: for an unknown ``modality``, a non-positive ``epochs`` or
@@ -71,12 +103,16 @@ def pretrain_trunk(trunk, dataset, *, modality, epochs=15, learning_rate=1e-3, v
     if modality not in MODALITIES:
         raise ValueError(f"`modality` must be one of {MODALITIES}; received {modality!r}.")
     check_positive_int(epochs, "epochs")
-    train = _inputs_and_labels(dataset, modality, "dataset")
-    validation = _inputs_and_labels(validation_data, modality, "validation_data") if validation_data is not None else None
-    classifier = trunk_classifier(trunk, int(dataset.element_spec["labels"].shape[-1]))
-    classifier.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
-        loss=keras.losses.CategoricalCrossentropy(from_logits=True),
-        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+    train = _inputs_and_labels(dataset, modality, "dataset", label_key)
+    validation = (
+        _inputs_and_labels(validation_data, modality, "validation_data", label_key) if validation_data is not None else None
     )
+    classifier = trunk_classifier(trunk, int(dataset.element_spec[label_key].shape[-1]), pooling)
+    if multi_label:
+        loss = keras.losses.BinaryCrossentropy(from_logits=True)
+        accuracy = keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0)
+    else:
+        loss = keras.losses.CategoricalCrossentropy(from_logits=True)
+        accuracy = keras.metrics.CategoricalAccuracy(name="accuracy")
+    classifier.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=[accuracy])
     return classifier.fit(train, epochs=epochs, validation_data=validation, verbose=verbose)
