@@ -558,3 +558,22 @@ def test_match_heatmaps_to_sources_bad_inputs():
         metrics.match_heatmaps_to_sources(np.ones((2, 4, 4)), bad)
     with pytest.raises(ValueError, match="`threshold`"):
         metrics.match_heatmaps_to_sources(np.ones((2, 4, 4)), masks, threshold=2)
+
+
+def test_mask_to_grid_marks_every_cell_an_object_pixel_touches():
+    from avcourse.metrics import mask_to_grid
+
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        mask = rng.random((128, 128)) > 0.995
+        grid = mask_to_grid(mask, 16)
+        # reference: 8 x 8 blocks, any pixel set
+        expected = mask.reshape(16, 8, 16, 8).any(axis=(1, 3))
+        np.testing.assert_array_equal(grid, expected)
+    uneven = np.zeros((10, 10), bool)
+    uneven[9, 9] = True
+    assert mask_to_grid(uneven, 3).astype(int).tolist() == [[0, 0, 0], [0, 0, 0], [0, 0, 1]]
+    with pytest.raises(ValueError, match="at most"):
+        mask_to_grid(uneven, 20)
+    with pytest.raises(ValueError, match="0/1"):
+        mask_to_grid(np.full((4, 4), 0.5), 2)

@@ -300,6 +300,38 @@ def resize_heatmap(heatmap, size):
     return (rows @ heatmap @ columns.T).astype(np.float32)
 
 
+def mask_to_grid(mask, size):
+    """An object mask brought down to a heatmap's grid: a cell is on the object when any of its pixels is.
+
+    A 16 x 16 assignment map cannot say which pixels of a thin sprite (a
+    flute, a bow) are the object's, only which cells are; scoring it at the
+    grid's resolution against the cells the object touches asks exactly that.
+    Output cell ``(i, j)`` covers input rows ``floor(i·H/h) … ceil((i+1)·H/h) - 1``
+    and the same for columns, so every pixel lies in at least one cell.
+
+    Args:
+        mask: 2-D bool or 0/1 array (H, W).
+        size: side of the square grid, or ``(h, w)``; at most the mask's size.
+
+    Returns:
+        bool array (h, w).
+
+    Examples:
+    >>> mask = np.zeros((4, 4), bool); mask[0, 3] = True
+    >>> mask_to_grid(mask, 2).astype(int).tolist()
+    [[0, 1], [0, 0]]
+    """
+    mask = _as_map(mask, "mask")
+    if not np.all((mask == 0) | (mask == 1)):
+        raise ValueError("`mask` must hold only 0/1 (or bool) values.")
+    height, width = _map_size(size)
+    if height > mask.shape[0] or width > mask.shape[1]:
+        raise ValueError(f"`size` must be at most the mask's {mask.shape}; received {(height, width)}.")
+    rows = [(i * mask.shape[0] // height, -(-(i + 1) * mask.shape[0] // height)) for i in range(height)]
+    cols = [(j * mask.shape[1] // width, -(-(j + 1) * mask.shape[1] // width)) for j in range(width)]
+    return np.array([[mask[r0:r1, c0:c1].any() for c0, c1 in cols] for r0, r1 in rows], dtype=bool)
+
+
 def whole_image_heatmap(size=224):
     """Baseline heatmap that selects the whole image (constant ones).
 
