@@ -171,7 +171,7 @@ def scene_data(recipe, count, num_sources, seed, split, **kwargs):
     )
 
 
-def _model(recipe, pretrained=None):
+def build_model(recipe, pretrained=None):
     """A CAVL model of the recipe, from the pretrained trunks (and logits layers) when given."""
     classifier_init = recipe.projection_init == "classifier"
     model = CAVLModel(
@@ -219,7 +219,7 @@ def pretrain(recipe, seed, directory, split="train", held_out_split="test", moda
         "audio_logits": [kernel, bias], "image_logits": [kernel, bias]}`` for
         :func:`_model`, and the held-out accuracy per modality.
     """
-    model = _model(dataclasses.replace(recipe, freeze_visual_trunk=False))
+    model = build_model(dataclasses.replace(recipe, freeze_visual_trunk=False))
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     pretrained, accuracies = {}, {}
@@ -289,7 +289,7 @@ def train_c1_model(recipe, seed=0):
     keras.utils.set_random_seed(seed)
     with tempfile.TemporaryDirectory() as directory:
         pretrained, _ = pretrain(recipe, seed, directory)
-        return _train_stages(recipe, _c1_stage(recipe), seed, _model(recipe, pretrained)).model
+        return _train_stages(recipe, _c1_stage(recipe), seed, build_model(recipe, pretrained)).model
 
 
 def _alignment_targets(model, dataset):
@@ -373,7 +373,7 @@ def run(size="small", seed=0, log=print):
         )
 
         def pretrained_model():
-            return _model(recipe, pretrained)
+            return build_model(recipe, pretrained)
 
         log(f"[cavl] curriculum C1 -> C2 -> C3, lr x{recipe.stage_decay} a stage, epochs {epochs} [{elapsed()}]")
         stages = curriculum_stages(3, base_learning_rate=recipe.learning_rate, decay=recipe.stage_decay, epochs=epochs)
@@ -381,7 +381,7 @@ def run(size="small", seed=0, log=print):
         c1_model, c2_model = curriculum.stage_models[:2]
         log(f"[cavl] C1 with the paper's k_v = k_a + 1 [{elapsed()}]")
         paper_clusters = dataclasses.replace(recipe, extra_visual_clusters=1)
-        c1_paper_model = _train_stages(paper_clusters, _c1_stage(recipe), seed, _model(paper_clusters, pretrained)).model
+        c1_paper_model = _train_stages(paper_clusters, _c1_stage(recipe), seed, build_model(paper_clusters, pretrained)).model
         log(f"[cavl] the paper's lr x{recipe.paper_stage_decay} a stage [{elapsed()}]")
         paper_stages = curriculum_stages(3, base_learning_rate=recipe.learning_rate, decay=recipe.paper_stage_decay, epochs=epochs)
         paper = _train_stages(recipe, paper_stages[1:], seed, c1_model)
