@@ -205,3 +205,10 @@ def test_mixture_level_does_not_tell_the_number_of_sources():
     for values in levels.values():
         assert min(values) >= world.MIXTURE_RMS[0] * 0.5 and max(values) <= world.MIXTURE_RMS[1] * 1.001
     assert abs(np.mean(levels[1]) - np.mean(levels[4])) < 0.02
+
+
+def test_clips_longer_than_a_phrase_hear_it_again_instead_of_silence():
+    config = audio.AudioConfig()  # the paper's ~6 s clips; the bundled phrases last 4 s
+    scene = world.make_scene(1, seed=0, config=config)
+    last_second = scene.sources[0][-config.sample_rate :]
+    assert np.sqrt(np.mean(last_second**2)) > 0.1 * np.sqrt(np.mean(scene.sources[0] ** 2))

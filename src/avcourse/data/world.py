@@ -264,11 +264,14 @@ def _play(rng, stem, num_samples, sample_rate, max_shift):
     The shift resamples: reading the stem as if recorded at ``rate · 2^(s/12)``
     raises every partial by ``s`` semitones (and plays ``2^(s/12)`` times
     faster), the way a tape played fast does. Crops start anywhere that leaves
-    a full clip of sound.
+    a full clip of sound; a clip longer than the phrase (the paper's 6 s
+    clips from 4 s phrases) hears the phrase again from its start.
     """
     semitones = rng.uniform(-max_shift, max_shift) if max_shift > 0 else 0.0
     ratio = 2.0 ** (semitones / 12)
     needed = int(np.ceil(num_samples * ratio)) + 1
+    if len(stem) < needed:
+        stem = np.tile(stem, -(-needed // len(stem)))
     start = int(rng.integers(max(len(stem) - needed, 0) + 1))
     segment = stem[start : start + needed]
     if ratio != 1.0:
