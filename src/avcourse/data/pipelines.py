@@ -259,8 +259,9 @@ def mix_separate_dataset(
         ``mixture_waveform`` (samples,) and ``source_waveforms`` (num_mix, samples).
 
     ``scene_options`` are further keyword arguments of ``make_scene`` for each
-    one-source scene (e.g. ``{"object_scale": (0.5, 0.7)}``, the object sizes a
-    CAVL model was trained on, so that its visual vectors see familiar pictures).
+    one-source scene, which by default shows its instrument alone (no silent
+    instrument, no distractor: the picture names the source to recover), e.g.
+    ``{"num_silent_instruments": 1}`` for a picture that also shows a silent one.
     """
     tf = _tf()
     config = config or audio.AudioConfig()

@@ -300,7 +300,7 @@ def _synthetic(config, split):
     data = config["data"]
     if split == "train":
         return config["seed"], data["num_train"]
-    from avcourse.reproduce.cavl import TEST_SEED
+    from avcourse.data.world import TEST_SEED
 
     return TEST_SEED, data["num_test"]
 
