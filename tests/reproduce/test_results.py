@@ -270,9 +270,22 @@ def test_check_mode_passes_on_the_repository_docs(capsys):
     assert tool.returncode == 0, tool.stdout + tool.stderr
 
 
+def test_check_mode_fails_when_a_number_of_the_real_docs_is_changed(tmp_path):
+    doc = tmp_path / "results.md"
+    text = (ROOT / "docs" / "results.md").read_text()
+    blocks = results.render_markdown_blocks(text, ROOT / "results")
+    assert blocks == text  # in sync
+    cell = results.results_table("cavl", "localization", directory=ROOT / "results")[1][1]  # C1 aligned pointing
+    assert cell in text
+    doc.write_text(text.replace(cell, "0.999 ± 0.001", 1))
+    assert results.check_markdown(doc, ROOT / "results") != ""
+
+
 def test_check_mode_fails_on_a_tampered_copy(tmp_path, capsys):
     directory = tmp_path / "results"
     results.write_results(_document(), directory)
+    for stored in (ROOT / "results").glob("*.json"):  # the blocks docs/results.md already holds
+        shutil.copy(stored, directory)
     doc = tmp_path / "results.md"
     shutil.copy(ROOT / "docs" / "results.md", doc)
     doc.write_text(doc.read_text() + "\n" + DOC)
