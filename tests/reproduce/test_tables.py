@@ -43,7 +43,7 @@ def test_aggregate_seeds_rejects_tables_that_do_not_line_up():
 def test_reproduce_with_several_seeds_reports_mean_and_sd(monkeypatch, tmp_path):
     def fake_run(size, seed):
         table = [["method", "cIoU@0.5", "AUC"], ["C1-trained, aligned centre", 0.1 * (seed + 1), 0.5]]
-        return {"pretraining": table, "localization": table, "curriculum": table, "counting": table, "seconds": 1.0, "recipe": {"size": size}}
+        return {**{key: table for _, key in cavl.SECTIONS}, "seconds": 1.0, "recipe": {"size": size}}
 
     monkeypatch.setattr(cavl, "run", fake_run)
     assert cli.main(["reproduce", "cavl", "--size", "demo", "--seeds", "0", "1", "2", "--out", str(tmp_path)]) == 0
