@@ -227,16 +227,16 @@ def aggregate(per_seed_tables, titles):
             reproduction's ``SECTIONS``).
 
     Returns:
-        ``{name: {"title", "columns", "rows": {label: {column: cell}}}}``; a
-        numeric cell is ``{"mean", "sd", "per_seed"}``, a text cell
-        ``{"value"}`` (see the module's docstring).
+        A mapping from each table's name to its title, columns and rows (row
+        label to column to cell); a numeric cell holds ``mean``, ``sd`` and
+        ``per_seed``, a text cell ``value`` (see the module's docstring).
 
     Raises:
         ValueError: if there are no seeds, a table is missing, or the seeds'
             tables differ in columns or row labels.
 
     Examples:
-    >>> aggregate([{"t": [["m", "x"], ["a", 1.0]]}, {"t": [["m", "x"], ["a", 3.0]]}], {"t": "T"})["t"]["rows"]
+    >>> aggregate([{"t": [["m", "x"], ["a", 1.0]]}, {"t": [["m", "x"], ["a", 3.0]]}], {"t": "T"})["t"].get("rows")
     {'a': {'x': {'mean': 2.0, 'sd': 1.4142135623730951, 'per_seed': [1.0, 3.0]}}}
     """
     if not per_seed_tables:
