@@ -46,7 +46,7 @@ TRUNK_CONFIGS = {
     # pictures without letting the whole background see the object (docs/results.md).
     "patch_mix_visual": {"patch": (32, 8), "blocks": [[64]], "kernel": 3, "pools": 0, "input_shape": (96, 96, 3)},
     # 4 x 4 patches, a 3 x 3 convolution, a 2 x 2 max-pool and another 3 x 3 convolution: a
-    # 16 x 16 map at 128 px whose cells see 36 px, about one instrument of the default world.
+    # 16 x 16 map at 128 px whose cells see 32 px (objects are 36-51 px in the default world).
     "object_visual": {"patch": (32, 4), "blocks": [[64], [64]], "kernel": 3, "pools": 1, "input_shape": (128, 128, 3)},
 }
 
