@@ -9,6 +9,12 @@ read. docs/results.md quotes its printed lines.
 
     python tools/cavl_validation.py --extra 7 --lr 1e-3 --epochs 10
     python tools/cavl_validation.py --extra 3 --lr 1e-4 --epochs 10
+    python tools/cavl_validation.py --c2-lr 1e-3 1e-4    # then C2 (two-source scenes) from that C1
+
+With ``--c2-lr`` it also trains stage C2 (5 epochs on ``split="fit"``
+two-source scenes) from the C1 model at each rate, and prints one-source
+pointing and where the audio centres align on two-source validation scenes
+(the reproduction's ``c2_alignment``), the C1 model's first.
 """
 
 import argparse
@@ -34,6 +40,8 @@ def main():
     parser.add_argument("--no-normalize", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache", default="cavl_validation_pretrained.pkl", help="pretrained weights, reused when present")
+    parser.add_argument("--c2-lr", type=float, nargs="*", default=[], help="train C2 from the C1 model at these rates")
+    parser.add_argument("--c2-epochs", type=int, default=5)
     args = parser.parse_args()
     recipe = dataclasses.replace(
         cavl.RECIPES["small"], extra_visual_clusters=args.extra, learning_rate=args.lr,
@@ -66,6 +74,21 @@ def main():
                                 optimizer=lambda lr: keras.optimizers.Adam(lr, clipnorm=recipe.clipnorm))
         print("C1 loss per epoch:", [round(x, 4) for x in result.histories[0]["loss"]])
         report("after C1", result.model)
+        two_sources = cavl.scene_data(recipe, 256, 2, VALIDATION_SEED, "validation", with_ground_truth=True)
+        pairs = cavl.scene_data(recipe, recipe.train_scenes, 2, args.seed, "fit", shuffle=recipe.train_scenes)
+
+        def alignment(tag, m):
+            shares = cavl.alignment_targets(m.with_num_clusters(2, 2 + args.extra), two_sources)
+            print(tag, "two-source alignment:", {k: round(v, 3) for k, v in shares.items()}, flush=True)
+
+        alignment("after C1", result.model)
+        for rate in args.c2_lr:
+            stage = dataclasses.replace(curriculum_stages(2, base_learning_rate=rate, decay=1.0, epochs=[1, args.c2_epochs])[1],
+                                        num_visual_clusters=2 + args.extra)
+            c2 = run_curriculum(result.model, lambda _: pairs, [stage],
+                                optimizer=lambda lr: keras.optimizers.Adam(lr, clipnorm=recipe.clipnorm)).model
+            report(f"after C2 at {rate}", c2.with_num_clusters(1, 1 + args.extra))
+            alignment(f"after C2 at {rate}", c2)
 
 
 if __name__ == "__main__":

@@ -294,7 +294,7 @@ def train_c1_model(recipe, seed=0):
         return _train_stages(recipe, _c1_stage(recipe), seed, build_model(recipe, pretrained)).model
 
 
-def _alignment_targets(model, dataset):
+def alignment_targets(model, dataset):
     """For every audio centre: does its aligned visual centre's mass lie on a sounding object, a silent one or the background?"""
     counts = {"sounding object": 0, "silent object": 0, "background": 0, "same visual centre": 0}
     centres = scenes = 0
@@ -421,7 +421,7 @@ def run(size="small", seed=0, log=print):
     models = {"C1": (c1_model, extra), "C2": (c2_model, extra), "C1 (paper k_v = k_a + 1)": (c1_paper_model, 1)}
     tables["localization"], _ = localization(models, 1)
     tables["localization_two_sources"], test_two = localization(models, 2)
-    alignment = _alignment_targets(_with_sources(recipe, c2_model, 2), test_two)
+    alignment = alignment_targets(_with_sources(recipe, c2_model, 2), test_two)
     tables["c2_alignment"] = table(["aligned visual centre lies on", "share"], {name: [value] for name, value in alignment.items()})
 
     log(f"[cavl] curriculum on held-out three-source scenes [{elapsed()}]")
