@@ -56,6 +56,13 @@ def check_positive_int(value, name):
     return int(value)
 
 
+def check_nonnegative_int(value, name):
+    """Raise unless ``value`` is an int >= 0 (bools are not counts)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"`{name}` must be an integer >= 0; received {value!r}.")
+    return int(value)
+
+
 def check_not_silent(waveform, name, threshold=1e-5):
     """Raise if ``waveform`` carries no signal (peak amplitude <= ``threshold``)."""
     peak = float(np.max(np.abs(waveform))) if np.size(waveform) else 0.0

@@ -43,7 +43,7 @@ import soxr
 from PIL import Image
 
 from avcourse import audio
-from avcourse._validation import check_positive_int
+from avcourse._validation import check_nonnegative_int, check_positive_int
 from avcourse.data import manifest, sample_path
 
 SPLITS = ("train", "test", "all", "fit", "validation")
@@ -246,18 +246,6 @@ def _jitter(rng, box, fraction, image_size):
     return np.clip(jittered, 0, image_size).tolist()
 
 
-def _check_seed(seed):
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"`seed` must be an integer >= 0; received {seed!r}.")
-    return int(seed)
-
-
-def _check_count(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise ValueError(f"`{name}` must be an integer >= 0; received {value!r}.")
-    return int(value)
-
-
 def _play(rng, stem, num_samples, sample_rate, max_shift):
     """A random crop of ``stem``, pitch-shifted by up to ``max_shift`` semitones, ``num_samples`` long.
 
@@ -339,7 +327,7 @@ def make_scene(
     config = config or audio.AudioConfig()
     if not isinstance(config, audio.AudioConfig):
         raise ValueError(f"`config` must be an avcourse.audio.AudioConfig; received {type(config).__name__}.")
-    seed = _check_seed(seed)
+    seed = check_nonnegative_int(seed, "seed")
     if layout not in LAYOUTS:
         raise ValueError(f"`layout` must be one of {LAYOUTS}; received {layout!r}.")
     check_positive_int(image_size, "image_size")
@@ -363,8 +351,8 @@ def make_scene(
 
     rng = np.random.default_rng(seed)
     silent_default, distractor_default = (1, int(rng.integers(2))) if layout == "instruments" else (0, 0)
-    num_silent = silent_default if num_silent_instruments is None else _check_count(num_silent_instruments, "num_silent_instruments")
-    num_distractors = distractor_default if num_distractors is None else _check_count(num_distractors, "num_distractors")
+    num_silent = silent_default if num_silent_instruments is None else check_nonnegative_int(num_silent_instruments, "num_silent_instruments")
+    num_distractors = distractor_default if num_distractors is None else check_nonnegative_int(num_distractors, "num_distractors")
     if num_sources + num_silent > len(pool):
         raise ValueError(
             f"`num_sources` + `num_silent_instruments` must be <= the {len(pool)} available instruments; "

@@ -200,8 +200,9 @@ def build_model(recipe, pretrained=None):
     return model
 
 
-def _with_sources(recipe, model, num_sources):
-    return model.with_num_clusters(num_sources, num_sources + recipe.extra_visual_clusters)
+def _with_sources(model, num_sources, extra_visual_clusters):
+    """The model clustering into ``num_sources`` audio centres and ``extra_visual_clusters`` more visual ones."""
+    return model.with_num_clusters(num_sources, num_sources + extra_visual_clusters)
 
 
 def pretrain(recipe, seed, directory, split="train", held_out_split="test", modalities=("audio", "image")):
@@ -408,7 +409,7 @@ def run(size="small", seed=0, log=print):
         test = scene_data(recipe, recipe.test_scenes, num_sources, TEST_SEED, "test", with_ground_truth=True)
         rows = {}
         for name, (model, extra) in models.items():
-            clustered = model.with_num_clusters(num_sources, num_sources + extra)
+            clustered = _with_sources(model, num_sources, extra)
             result = object_localization_results(clustered, test, seed=seed)
             rows[f"{name} aligned"] = result["aligned"]
             if name == "C1":
@@ -421,14 +422,14 @@ def run(size="small", seed=0, log=print):
     models = {"C1": (c1_model, extra), "C2": (c2_model, extra), "C1 (paper k_v = k_a + 1)": (c1_paper_model, 1)}
     tables["localization"], _ = localization(models, 1)
     tables["localization_two_sources"], test_two = localization(models, 2)
-    alignment = alignment_targets(_with_sources(recipe, c2_model, 2), test_two)
+    alignment = alignment_targets(_with_sources(c2_model, 2, recipe.extra_visual_clusters), test_two)
     tables["c2_alignment"] = table(["aligned visual centre lies on", "share"], {name: [value] for name, value in alignment.items()})
 
     log(f"[cavl] curriculum on held-out three-source scenes [{elapsed()}]")
     test_three = scene_data(recipe, recipe.test_scenes, 3, TEST_SEED, "test", with_ground_truth=True)
     rows = {}
     for name, result in (("C3 from C2", curriculum), ("C3 from pretrained", from_pretrained), ("mixed", mixed), ("paper lr", paper)):
-        model = _with_sources(recipe, result.model, 3)
+        model = _with_sources(result.model, 3, recipe.extra_visual_clusters)
         rows[name] = {
             "roc_auc": match_roc_auc(model, test_three),
             "pointing": object_localization_results(model, test_three, seed=seed)["aligned"]["pointing"],

@@ -42,11 +42,11 @@ import keras
 
 from avcourse import audio
 from avcourse.data import pipelines
+from avcourse.data.world import TEST_SEED
 from avcourse.models.ccol import CCOL_CONFIGS, CCoLModel
 from avcourse.training import ccol as ccol_training
 from avcourse.training.curriculum import run_curriculum
 
-TEST_SEED = 100_000
 TRAIN_SEED = 30_000
 
 SECTIONS = [

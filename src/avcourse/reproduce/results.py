@@ -62,6 +62,7 @@ __all__ = [
     "results_document",
     "results_root",
     "results_table",
+    "table_rows",
     "table",
     "to_rows",
     "write_results",
@@ -450,10 +451,11 @@ def results_table(name, table, directory=None, columns=None, rows=None, raw=Fals
     Raises:
         ValueError: on an unknown table, column or row (the message lists what exists).
     """
-    return _table_rows(_entry(_document(name, directory), table), f"table {table!r}", columns, rows, raw)
+    return table_rows(_entry(_document(name, directory), table), columns, rows, raw, where=f"table {table!r}")
 
 
-def _table_rows(entry, where, columns=None, rows=None, raw=False):
+def table_rows(entry, columns=None, rows=None, raw=False, where="the table"):
+    """One aggregated table (an entry of a document's ``"tables"``) as a list of rows; see :func:`results_table`."""
     chosen_columns = _select("columns", columns, entry["columns"][1:], where)
     chosen_rows = _select("rows", rows, entry["rows"], where)
     header = [entry["columns"][0], *chosen_columns]

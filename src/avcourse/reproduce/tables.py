@@ -9,15 +9,9 @@ themselves are stored in ``results/<name>.json`` (:mod:`avcourse.reproduce.resul
 :func:`aggregate_seeds` is the list-of-rows view of the same aggregation.
 """
 
-import numbers
-
 import numpy as np
 
 __all__ = ["aggregate_seeds", "markdown_table"]
-
-
-def _is_number(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def markdown_table(rows):
@@ -62,4 +56,4 @@ def aggregate_seeds(tables):
     if not tables:
         raise ValueError("`tables` must hold at least one table; received an empty list.")
     aggregated = results.aggregate([{"table": t} for t in tables], {"table": ""})["table"]
-    return results._table_rows(aggregated, "the table", raw=True)
+    return results.table_rows(aggregated, raw=True)
