@@ -70,3 +70,137 @@ def check_not_silent(waveform, name, threshold=1e-5):
         raise ValueError(
             f"`{name}` is silent (peak amplitude {peak:.2e} <= {threshold:.0e}); expected audible audio."
         )
+
+
+def check_choice(value, name, choices):
+    """Raise unless ``value`` is one of ``choices`` (by ``==``; lists, dicts, sets and arrays never match)."""
+    choices = tuple(choices)
+    try:
+        known = value in choices
+    except Exception:  # e.g. a numpy array compared with strings
+        known = False
+    if not known or isinstance(value, (list, dict, set, np.ndarray)):
+        raise ValueError(f"`{name}` must be one of {choices}; received {value!r}.")
+    return value
+
+
+def check_bool(value, name):
+    """Raise unless ``value`` is True or False (numpy bools too; 0/1 and strings are not flags)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"`{name}` must be True or False; received {value!r}.")
+    return bool(value)
+
+
+def check_number(value, name, *, minimum=None, maximum=None, exclusive_minimum=False, exclusive_maximum=False):
+    """Return ``value`` as a float after checking it is a finite real number (not a bool) in range.
+
+    ``minimum``/``maximum`` bound it (inclusive unless ``exclusive_*``); the
+    message states the range, e.g. "`margin` must be a number > 0; received 0".
+    """
+    bounds = []
+    if minimum is not None:
+        bounds.append(f"{'>' if exclusive_minimum else '>='} {minimum}")
+    if maximum is not None:
+        bounds.append(f"{'<' if exclusive_maximum else '<='} {maximum}")
+    expected = f"`{name}` must be a {'number ' + ' and '.join(bounds) if bounds else 'finite number'}; received {value!r}."
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(expected)
+    number = float(value)
+    if not np.isfinite(number):
+        raise ValueError(expected[:-1] + " (not finite).")
+    if minimum is not None and (number <= minimum if exclusive_minimum else number < minimum):
+        raise ValueError(expected)
+    if maximum is not None and (number >= maximum if exclusive_maximum else number > maximum):
+        raise ValueError(expected)
+    return number
+
+
+# --- layers and losses: concrete (eager) inputs vs symbolic ones -------------------
+#
+# Layers and losses check the *values* of their inputs (NaN, range, empty) only
+# when those values are known at the call: numpy arrays, Python lists, eager
+# tensors. Inside a compiled graph (``tf.function``, ``jax.jit``, a Keras
+# functional model) they are not checked per step; the computation then lets a
+# NaN reach its output instead of turning it into a finite number.
+
+_SYMBOLIC_CLASSES = ("KerasTensor", "SymbolicTensor", "Tracer")
+
+
+def is_symbolic(value):
+    """Whether ``value`` is a tensor whose values are not known yet.
+
+    A Keras functional input, a ``tf.function`` graph tensor or a JAX tracer
+    (``jax.jit``, ``jax.grad``).
+    """
+    return any(cls.__name__ in _SYMBOLIC_CLASSES for cls in type(value).__mro__)
+
+
+def concrete_values(value):
+    """``value`` in a form numpy can check when its values are known now, else ``None``.
+
+    Numpy arrays, Python numbers and lists come back as they are; eager
+    TensorFlow tensors, concrete JAX arrays and PyTorch tensors as numpy
+    arrays; symbolic tensors (see :func:`is_symbolic`) give ``None``.
+    """
+    if value is None or is_symbolic(value):
+        return None
+    if isinstance(value, (list, tuple)):
+        return None if any(concrete_values(item) is None for item in value) else value
+    if isinstance(value, (np.ndarray, np.generic, int, float, complex, str, bytes)):
+        return value
+    if type(value).__module__.startswith("torch"):
+        return value.detach().cpu().numpy()
+    if hasattr(value, "__array__"):
+        try:
+            return np.asarray(value)
+        except Exception:  # a graph tensor of an older TensorFlow
+            return None
+    return value  # anything else: the numpy checks reject it with the argument's name
+
+
+def check_concrete(value, name, *, low=None, high=None, note="", allow_empty=False):
+    """Check a layer's or loss's input whose values are known now; ``None`` when symbolic.
+
+    Concrete inputs must be real-valued, finite, non-empty (unless
+    ``allow_empty``) and within ``[low, high]`` (a bound of ``None`` is open);
+    ``note`` is appended to the expectation in the message.
+
+    Returns:
+        the values as a floating numpy array, or ``None`` for a symbolic input.
+    """
+    values = concrete_values(value)
+    if values is None:
+        return None
+    array = as_float_array(values, name, allow_empty=allow_empty)
+    check_in_range(array, name, low=low, high=high, note=note)
+    return array
+
+
+def check_in_range(array, name, *, low=None, high=None, note=""):
+    """Raise unless every value of ``array`` lies in ``[low, high]`` (a bound of ``None`` is open)."""
+    array = np.asarray(array)
+    if array.size == 0 or (low is None and high is None):
+        return array
+    smallest, largest = array.min(), array.max()
+    if (low is not None and smallest < low) or (high is not None and largest > high):
+        if high is None:
+            expected = f">= {low:g}"
+        elif low is None:
+            expected = f"<= {high:g}"
+        else:
+            expected = f"in [{low:g}, {high:g}]"
+        raise ValueError(f"`{name}` must be {expected}{note}; received values in [{smallest:g}, {largest:g}].")
+    return array
+
+
+def check_same_size(first, second, first_name, second_name):
+    """Raise unless two arrays (or static shapes with ``None`` for unknown) hold the same number of elements."""
+    sizes = []
+    for item in (first, second):
+        shape = tuple(getattr(item, "shape", np.shape(item)))
+        sizes.append(None if any(d is None for d in shape) else int(np.prod(shape, dtype=np.int64)))
+    if sizes[0] is not None and sizes[1] is not None and sizes[0] != sizes[1]:
+        raise ValueError(
+            f"`{second_name}` must have as many elements as `{first_name}` ({sizes[0]}); "
+            f"received {sizes[1]} (shape {tuple(second.shape)})."
+        )

@@ -13,6 +13,12 @@ numpy outputs; any backend tensor among the inputs gives backend tensors.
 ``tensorflow-io`` is not used: soundfile/librosa decode audio files and PyAV
 decodes anything else (video containers, mp3, m4a).
 
+Every public function checks its inputs and raises a ``ValueError`` naming the
+argument: type, rank, sizes (a waveform shorter than ``n_fft // 2 + 1``, a
+spectrum without ``config.num_bins`` bins), emptiness and, for values known at
+the call (numpy arrays, lists, eager tensors), NaN/Inf. Inside a compiled
+graph or a ``tf.data`` map only the static shapes can be checked.
+
 Taught in: tutorials/00_audio_visual_world.ipynb
 """
 
@@ -22,7 +28,14 @@ from pathlib import Path
 
 import numpy as np
 
-from avcourse._validation import as_float_array, check_not_silent, check_positive_int
+from avcourse._validation import (
+    as_float_array,
+    check_bool,
+    check_not_silent,
+    check_number,
+    check_positive_int,
+    is_symbolic,
+)
 
 # Magnitudes at or below this count as silence when a ratio mask divides by them.
 _MAGNITUDE_EPSILON = 1e-8
@@ -60,8 +73,10 @@ class AudioConfig:
                 f"`hop_length` must be <= n_fft ({self.n_fft}) for a reconstructable STFT; "
                 f"received {self.hop_length}."
             )
-        if not self.clip_seconds > 0:
-            raise ValueError(f"`clip_seconds` must be > 0; received {self.clip_seconds!r}.")
+        try:
+            check_number(self.clip_seconds, "clip_seconds", minimum=0, exclusive_minimum=True)
+        except ValueError:
+            raise ValueError(f"`clip_seconds` must be > 0 (a finite number); received {self.clip_seconds!r}.") from None
 
     @classmethod
     def cavl(cls):
@@ -111,6 +126,47 @@ def _config(config):
     return config
 
 
+def _checked(value, name, *, min_ndim=1):
+    """Check an array-like or backend tensor; return it as float32 numpy, or as a float backend tensor.
+
+    Numpy arrays, lists and numbers, and eager tensors, are checked for dtype,
+    rank, emptiness and NaN/Inf (a tensor stays on its device; one boolean
+    comes back). Symbolic tensors (inside a compiled graph or a ``tf.data``
+    map) hold no values yet: only their static rank and sizes are checked.
+    """
+    import keras
+
+    ops = keras.ops
+    if not (isinstance(value, keras.KerasTensor) or ops.is_tensor(value)):
+        return as_float_array(value, name, min_ndim=min_ndim).astype(np.float32, copy=False)
+    shape = tuple(value.shape)
+    if len(shape) < min_ndim:
+        raise ValueError(f"`{name}` must have rank >= {min_ndim}; received rank {len(shape)} with shape {shape}.")
+    if any(size == 0 for size in shape):
+        raise ValueError(f"`{name}` is empty (shape {shape}); expected at least one element.")
+    dtype = keras.backend.standardize_dtype(value.dtype)
+    if not dtype.startswith(("float", "bfloat", "int", "uint", "bool")):
+        raise ValueError(f"`{name}` must have a real numeric dtype; received dtype {dtype}.")
+    if not dtype.startswith(("float", "bfloat")):
+        value = ops.cast(value, "float32")
+    if not is_symbolic(value):
+        finite = ops.isfinite(value)
+        if not bool(ops.all(finite)):
+            bad = int(ops.sum(ops.cast(ops.logical_not(finite), "int32")))
+            raise ValueError(f"`{name}` contains {bad} NaN or Inf value(s); expected only finite values.")
+    return value
+
+
+def _check_nonnegative(value, name):
+    """Raise if a concrete (numpy or eager) magnitude holds a negative value."""
+    import keras
+
+    if not is_symbolic(value) and bool(keras.ops.any(keras.ops.less(value, 0.0))):
+        low = float(keras.ops.min(value))
+        raise ValueError(f"`{name}` must hold magnitudes >= 0; received a minimum of {low:.4g}.")
+    return value
+
+
 # --------------------------------------------------------------------------- loading
 
 
@@ -138,8 +194,10 @@ def load_audio(path, config=None, *, offset=0.0, duration=None, allow_silent=Tru
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"`path` does not exist or is not a file: {str(path)!r}.")
-    if offset < 0 or (duration is not None and duration <= 0):
-        raise ValueError(f"`offset` must be >= 0 and `duration` > 0; received offset={offset}, duration={duration}.")
+    check_number(offset, "offset", minimum=0)
+    if duration is not None:
+        check_number(duration, "duration", minimum=0, exclusive_minimum=True)
+    allow_silent = check_bool(allow_silent, "allow_silent")
     try:
         waveform, native_rate = _read_with_soundfile(path)
     except Exception:
@@ -147,7 +205,7 @@ def load_audio(path, config=None, *, offset=0.0, duration=None, allow_silent=Tru
             waveform, native_rate = _read_with_pyav(path)
         except Exception as error:
             raise ValueError(f"`path` {str(path)!r} could not be decoded as audio: {error}") from None
-    waveform = to_mono(waveform)
+    waveform = np.asarray(waveform).mean(axis=0)  # decoders give (channels, samples)
     start = int(round(offset * native_rate))
     stop = None if duration is None else start + int(round(duration * native_rate))
     waveform = waveform[start:stop]
@@ -191,7 +249,7 @@ def _read_with_pyav(path):
 
 def to_mono(waveform):
     """Average channels: (channels, samples) or (samples,) → (samples,)."""
-    waveform = np.asarray(waveform)
+    waveform = as_float_array(waveform, "waveform", min_ndim=1)
     if waveform.ndim == 1:
         return waveform
     if waveform.ndim != 2:
@@ -212,7 +270,9 @@ def resample(waveform, orig_sr, target_sr):
 
 
 def fit_length(waveform, num_samples):
-    """Crop or zero-pad the last axis to exactly ``num_samples``."""
+    """Crop or zero-pad the last axis to exactly ``num_samples`` (the dtype is kept)."""
+    num_samples = check_positive_int(num_samples, "num_samples")
+    as_float_array(waveform, "waveform", min_ndim=1)  # dtype, rank, emptiness, NaN/Inf
     waveform = np.asarray(waveform)
     if waveform.shape[-1] >= num_samples:
         return waveform[..., :num_samples]
@@ -244,16 +304,16 @@ def mix_sources(sources, gains=None):
 # --------------------------------------------------------------------------- STFT
 
 
-def _check_waveform(waveform, config):
-    """Validate eager (numpy) inputs; symbolic tensors pass through unchanged."""
-    if isinstance(waveform, (np.ndarray, list, tuple, float, int)):
-        waveform = as_float_array(waveform, "waveform", min_ndim=1).astype(np.float32)
-        minimum = config.n_fft // 2 + 1
-        if waveform.shape[-1] < minimum:
-            raise ValueError(
-                f"`waveform` must have at least n_fft // 2 + 1 = {minimum} samples on its last axis "
-                f"for a centred STFT; received shape {waveform.shape}."
-            )
+def _check_waveform(waveform, config, name="waveform"):
+    """Validate a waveform (numpy, list or backend tensor; symbolic tensors: static shape only)."""
+    waveform = _checked(waveform, name, min_ndim=1)
+    minimum = config.n_fft // 2 + 1
+    samples = tuple(waveform.shape)[-1]
+    if samples is not None and samples < minimum:
+        raise ValueError(
+            f"`{name}` must have at least n_fft // 2 + 1 = {minimum} samples on its last axis "
+            f"for a centred STFT; received shape {tuple(waveform.shape)}."
+        )
     return waveform
 
 
@@ -272,19 +332,37 @@ def stft(waveform, config=None):
     Returns:
         ``(real, imag)``, each (..., num_bins, frames) with num_bins = 512.
     """
+    config = _config(config)
+    return _stft(_check_waveform(waveform, config), config)
+
+
+def _stft(waveform, config):
     import keras
 
-    config = _config(config)
-    waveform = _check_waveform(waveform, config)
     real, imag = keras.ops.stft(
         waveform, config.n_fft, config.hop_length, config.n_fft, window="hann", center=True
     )
     return keras.ops.swapaxes(real, -1, -2), keras.ops.swapaxes(imag, -1, -2)
 
 
+def _check_parts(real, imag):
+    """Check the real and imaginary parts of a spectrum: same shape, numeric, finite."""
+    real = _checked(real, "real", min_ndim=1)
+    imag = _checked(imag, "imag", min_ndim=1)
+    if tuple(real.shape) != tuple(imag.shape):
+        raise ValueError(
+            f"`real` and `imag` must have the same shape; received {tuple(real.shape)} and {tuple(imag.shape)}."
+        )
+    return real, imag
+
+
 @_numpy_for_numpy
 def magnitude(real, imag):
     """|S| from ``(real, imag)``."""
+    return _magnitude(*_check_parts(real, imag))
+
+
+def _magnitude(real, imag):
     import keras
 
     return keras.ops.sqrt(keras.ops.square(real) + keras.ops.square(imag))
@@ -293,7 +371,8 @@ def magnitude(real, imag):
 @_numpy_for_numpy
 def spectrogram(waveform, config=None):
     """Magnitude spectrogram |S| (..., 512, frames) of a waveform."""
-    return magnitude(*stft(waveform, config))
+    config = _config(config)
+    return _magnitude(*_stft(_check_waveform(waveform, config), config))
 
 
 @_numpy_for_numpy
@@ -318,9 +397,29 @@ def istft(real, imag, config=None, length=None):
 
     ops = keras.ops
     config = _config(config)
-    num_frames = ops.shape(real)[-1]
+    real = _checked(real, "real", min_ndim=2)
+    imag = _checked(imag, "imag", min_ndim=2)
+    shape = tuple(real.shape)
+    if shape != tuple(imag.shape):
+        raise ValueError(f"`real` and `imag` must have the same shape; received {shape} and {tuple(imag.shape)}.")
+    if shape[-2] is not None and shape[-2] != config.num_bins:
+        raise ValueError(
+            f"`real` must have config.num_bins = {config.num_bins} frequency bins on axis -2 (n_fft={config.n_fft}); "
+            f"received shape {shape}."
+        )
+    num_frames = shape[-1]
     if not isinstance(num_frames, int):
-        raise ValueError(f"`real` must have a static number of frames on its last axis; received shape {ops.shape(real)}.")
+        raise ValueError(f"`real` must have a static number of frames on its last axis; received shape {shape}.")
+    if length is not None:
+        length = check_positive_int(length, "length")
+    return _istft(real, imag, config, length)
+
+
+def _istft(real, imag, config, length=None):
+    import keras
+
+    ops = keras.ops
+    num_frames = tuple(real.shape)[-1]
     n_fft, hop = config.n_fft, config.hop_length
     frames = ops.irfft((ops.swapaxes(real, -1, -2), ops.swapaxes(imag, -1, -2)), fft_length=n_fft)
     window = _hann(n_fft)
@@ -441,18 +540,19 @@ def _apply_along_frequency(matrix, spectrogram, name):
 def log_freq_warp(spectrogram, config=None):
     """Warp (..., 512, frames) to (..., 256, frames) log-frequency rows."""
     config = _config(config)
-    if isinstance(spectrogram, np.ndarray):
-        spectrogram = as_float_array(spectrogram, "spectrogram", min_ndim=2).astype(np.float32)
-    return _apply_along_frequency(warp_matrix(config.num_bins, config.num_warped_bins), spectrogram, "spectrogram")
+    return _warp(_checked(spectrogram, "spectrogram", min_ndim=2), config)
+
+
+def _warp(spectrogram, config):
+    return _apply_along_frequency(_cached_warp(config.num_bins, config.num_warped_bins), spectrogram, "spectrogram")
 
 
 @_numpy_for_numpy
 def log_freq_unwarp(warped, config=None):
     """Unwarp (..., 256, frames) back to (..., 512, frames) linear-frequency bins."""
     config = _config(config)
-    if isinstance(warped, np.ndarray):
-        warped = as_float_array(warped, "warped", min_ndim=2).astype(np.float32)
-    return _apply_along_frequency(unwarp_matrix(config.num_bins, config.num_warped_bins), warped, "warped")
+    warped = _checked(warped, "warped", min_ndim=2)
+    return _apply_along_frequency(_cached_unwarp(config.num_bins, config.num_warped_bins), warped, "warped")
 
 
 @_numpy_for_numpy
@@ -467,9 +567,11 @@ def log1p_magnitude(waveform, config=None, *, warp=True):
     """
     import keras
 
-    magnitude_ = spectrogram(waveform, config)
+    config = _config(config)
+    warp = check_bool(warp, "warp")
+    magnitude_ = _magnitude(*_stft(_check_waveform(waveform, config), config))
     if warp:
-        magnitude_ = log_freq_warp(magnitude_, config)
+        magnitude_ = _warp(magnitude_, config)
     return keras.ops.log1p(magnitude_)
 
 
@@ -485,6 +587,8 @@ def ratio_mask(source_magnitude, mixture_magnitude, max_value=5.0):
     import keras
 
     ops = keras.ops
+    source_magnitude, mixture_magnitude = _check_magnitudes(source_magnitude, mixture_magnitude)
+    max_value = check_number(max_value, "max_value", minimum=0, exclusive_minimum=True)
     safe_mixture = ops.maximum(mixture_magnitude, _MAGNITUDE_EPSILON)
     mask = ops.clip(source_magnitude / safe_mixture, 0.0, max_value)
     return ops.where(mixture_magnitude > _MAGNITUDE_EPSILON, mask, ops.zeros_like(mask))
@@ -496,7 +600,25 @@ def binary_mask(source_magnitude, mixture_magnitude, threshold=0.5):
     import keras
 
     ops = keras.ops
+    source_magnitude, mixture_magnitude = _check_magnitudes(source_magnitude, mixture_magnitude)
+    threshold = check_number(threshold, "threshold", minimum=0)
     return ops.cast(ops.greater(source_magnitude, threshold * mixture_magnitude), "float32")
+
+
+def _check_magnitudes(source_magnitude, mixture_magnitude):
+    """Check a pair of magnitudes: numeric, non-empty, finite, >= 0, broadcastable."""
+    source_magnitude = _check_nonnegative(_checked(source_magnitude, "source_magnitude", min_ndim=0), "source_magnitude")
+    mixture_magnitude = _check_nonnegative(
+        _checked(mixture_magnitude, "mixture_magnitude", min_ndim=0), "mixture_magnitude"
+    )
+    source_shape, mixture_shape = tuple(source_magnitude.shape), tuple(mixture_magnitude.shape)
+    for a, b in zip(reversed(source_shape), reversed(mixture_shape)):
+        if a is not None and b is not None and a != b and 1 not in (a, b):
+            raise ValueError(
+                f"`source_magnitude` and `mixture_magnitude` must have broadcastable shapes; "
+                f"received {source_shape} and {mixture_shape}."
+            )
+    return source_magnitude, mixture_magnitude
 
 
 @_numpy_for_numpy
@@ -504,6 +626,9 @@ def magnitude_weight(mixture_magnitude):
     """Per-bin loss weight ``clip(log1p(|S_mix|), 1e-3, 10)`` (Sound of Pixels' option)."""
     import keras
 
+    mixture_magnitude = _check_nonnegative(
+        _checked(mixture_magnitude, "mixture_magnitude", min_ndim=0), "mixture_magnitude"
+    )
     return keras.ops.clip(keras.ops.log1p(mixture_magnitude), 1e-3, 10.0)
 
 
@@ -523,16 +648,21 @@ def reconstruct_from_mask(mask, mixture_waveform, config=None, *, warped=True):
     import keras
 
     config = _config(config)
-    mixture_waveform = _check_waveform(mixture_waveform, config)
-    if isinstance(mask, np.ndarray):
-        mask = as_float_array(mask, "mask", min_ndim=2).astype(np.float32)
-    if warped:
-        mask = log_freq_unwarp(mask, config)
-    real, imag = stft(mixture_waveform, config)
+    mixture_waveform = _check_waveform(mixture_waveform, config, "mixture_waveform")
+    mask = _checked(mask, "mask", min_ndim=2)
+    if check_bool(warped, "warped"):
+        mask_shape = tuple(mask.shape)
+        if mask_shape[-2] is not None and mask_shape[-2] != config.num_warped_bins:
+            raise ValueError(
+                f"`mask` must have config.num_warped_bins = {config.num_warped_bins} rows on axis -2 "
+                f"(warped=True); received shape {mask_shape}."
+            )
+        mask = _apply_along_frequency(_cached_unwarp(config.num_bins, config.num_warped_bins), mask, "mask")
+    real, imag = _stft(mixture_waveform, config)
     if tuple(keras.ops.shape(mask))[-2:] != tuple(keras.ops.shape(real))[-2:]:
         raise ValueError(
             f"`mask` must match the mixture spectrogram's (bins, frames) = {tuple(keras.ops.shape(real))[-2:]} "
             f"after unwarping; received {tuple(keras.ops.shape(mask))}."
         )
     length = keras.ops.shape(mixture_waveform)[-1]
-    return istft(real * mask, imag * mask, config, length=length)
+    return _istft(real * mask, imag * mask, config, length=length)

@@ -3,9 +3,15 @@
 ``avcourse demo`` runs offline on the bundled samples: it composes scenes of
 the synthetic audio-visual world and writes ``avcourse-demo/report.html`` with
 the pictures, their ground truth, spectrograms, ideal masks and audio players.
+
+A user error (a bad option value, broken YAML, an unknown or ill-typed
+override, a missing file or run directory) ends with one line
+``avcourse: error: ...`` on stderr and exit status 2; ``--traceback`` shows
+the full traceback instead.
 """
 
 import argparse
+import re
 import sys
 import time
 from pathlib import Path
@@ -141,6 +147,11 @@ def build_parser():
         prog="avcourse",
         description="avcourse: a Keras 3 course in audio-visual learning (CAVL and CCoL).",
     )
+    parser.add_argument(
+        "--traceback",
+        action="store_true",
+        help="show the full Python traceback of an error instead of the one-line message",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
 
@@ -203,16 +214,42 @@ def build_parser():
 
     register_prepare(commands)
     register_train(commands)
+    for command in commands.choices.values():  # `avcourse train --traceback ...` works as well
+        command.add_argument("--traceback", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
 
 
+# What a user can cause and fix: a bad argument, config or override, a missing or unreadable file.
+# They end in one line on stderr and exit status 2; anything else is a bug and shows its traceback.
+USER_ERRORS = (ValueError, TypeError, OSError)
+
+
+def _error(message):
+    """Print ``avcourse: error: <message>`` on one line of stderr; return the exit status 2."""
+    print("avcourse: error: " + re.sub(r"\s*[\r\n]+\s*", " ", str(message)).strip(), file=sys.stderr)
+    return 2
+
+
 def main(argv=None):
-    """Entry point of the ``avcourse`` console script."""
+    """Entry point of the ``avcourse`` console script.
+
+    Returns:
+        the exit status: 0 on success, 2 for a user error (one line
+        ``avcourse: error: ...`` on stderr; ``--traceback`` re-raises it with
+        its full traceback instead).
+    """
     args = build_parser().parse_args(argv)
     if getattr(args, "num_scenes", 1) < 1:
-        print("avcourse: error: --num-scenes must be >= 1", file=sys.stderr)
-        return 2
-    return args.run(args)
+        return _error("--num-scenes must be >= 1")
+    try:
+        return args.run(args)
+    except USER_ERRORS as error:
+        if args.traceback:
+            raise
+        message = str(error) or type(error).__name__
+        if isinstance(error, OSError) and error.filename is not None and str(error.filename) not in message:
+            message = f"{message}: {error.filename!r}"
+        return _error(message)
 
 
 if __name__ == "__main__":

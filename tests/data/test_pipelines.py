@@ -71,7 +71,7 @@ def test_ccol_dataset_composes_four_distinct_clips():
 def test_pipelines_reject_bad_sizes():
     with pytest.raises(ValueError, match="`num_scenes` must be a positive integer"):
         pipelines.scene_dataset(0)
-    with pytest.raises(ValueError, match="`num_mix` must be between 2 and"):
+    with pytest.raises(ValueError, match="`num_mix` must be an integer between 2 and"):
         pipelines.mix_separate_dataset(2, num_mix=1)
     with pytest.raises(ValueError, match="non-empty sequence"):
         pipelines.scene_dataset(2, num_sources=[])

@@ -74,8 +74,10 @@ def test_mode_edges():
 
 
 def test_bad_epsilon():
-    with pytest.raises(ValueError, match="`epsilon` must be a number >= 0; received -1"):
+    with pytest.raises(ValueError, match="`epsilon` must be a number > 0; received -1"):
         PoissonNLL(epsilon=-1)
+    with pytest.raises(ValueError, match="`epsilon` must be a number > 0; received 0"):
+        PoissonNLL(epsilon=0)  # a zero rate would give an infinite loss
 
 
 def test_config():

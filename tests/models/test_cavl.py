@@ -136,8 +136,8 @@ def test_localization_maps_are_assignment_columns():
     "kwargs, message",
     [
         ({"audio_trunk": "resnet"}, "`audio_trunk` must be one of"),
-        ({"margin": 0.0}, "`margin` must be > 0"),
-        ({"num_audio_clusters": 0}, "`num_audio_clusters` must be an integer >= 1"),
+        ({"margin": 0.0}, "`margin` must be a number > 0"),
+        ({"num_audio_clusters": 0}, "`num_audio_clusters` must be a positive integer"),
     ],
 )
 def test_bad_arguments(kwargs, message):

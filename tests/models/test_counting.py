@@ -179,8 +179,8 @@ def test_paper_config_builds():
     "kwargs, message",
     [
         ({"audio_trunk": "resnet"}, "`audio_trunk` must be one of"),
-        ({"hidden_units": 0}, "`hidden_units` must be an integer >= 1"),
-        ({"max_count": 0}, "`max_count` must be an integer >= 1"),
+        ({"hidden_units": 0}, "`hidden_units` must be a positive integer"),
+        ({"max_count": 0}, "`max_count` must be a positive integer"),
         ({"min_rate": 0.0}, "`min_rate` must be a number > 0"),
     ],
 )

@@ -211,7 +211,7 @@ def test_cavl_visual_vectors():
     weights = outputs["visual_assignments"][np.arange(3), :, aligned]
     assert masked.shape == (3, 64)
     np.testing.assert_allclose(masked, (weights[:, :, None] * features).max(axis=1), atol=1e-5)
-    with pytest.raises(ValueError, match="`mode` must be 'center' or 'mask'"):
+    with pytest.raises(ValueError, match=r"`mode` must be one of \('center', 'mask'\)"):
         cavl_visual_vectors(cavl, images, sounds, mode="mean")
     with pytest.raises(ValueError, match="num_audio_clusters == 1"):
         cavl_visual_vectors(cavl.with_num_clusters(2), images, sounds)
@@ -243,7 +243,7 @@ def test_separate_reconstructs_waveforms():
 def test_bad_arguments_and_inputs():
     with pytest.raises(ValueError, match="`mask_type` must be one of"):
         UNetSeparator(mask_type="soft")
-    with pytest.raises(ValueError, match="`depth` must be an integer >= 1"):
+    with pytest.raises(ValueError, match="`depth` must be a positive integer"):
         UNetSeparator(depth=0)
     with pytest.raises(ValueError, match="`max_ratio` must be a number > 0"):
         UNetSeparator(max_ratio=0)

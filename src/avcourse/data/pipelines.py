@@ -15,10 +15,12 @@ caches and prefetches them. Because features are computed before they enter
 Taught in: tutorials/00_audio_visual_world.ipynb
 """
 
+import inspect
+
 import numpy as np
 
 from avcourse import audio
-from avcourse._validation import check_positive_int
+from avcourse._validation import check_bool, check_choice, check_nonnegative_int, check_positive_int
 from avcourse.data import world
 
 # Objects a scene's ground truth holds at most: 4 sounding, 1 silent instrument,
@@ -53,12 +55,52 @@ def _mixture_features(mixture, config):
 
 def _source_counts(num_sources, count):
     """Per-example source counts: a fixed int, or cycling through a sequence (mixed clips)."""
-    if isinstance(num_sources, (int, np.integer)):
-        return [int(num_sources)] * count
-    choices = list(num_sources)
+    expected = "`num_sources` must be an integer from 1 to 4 or a non-empty sequence of them"
+    if isinstance(num_sources, (int, np.integer)) and not isinstance(num_sources, bool):
+        choices = [num_sources]
+    elif isinstance(num_sources, (str, bytes, dict)) or not hasattr(num_sources, "__iter__"):
+        raise ValueError(f"{expected}; received {num_sources!r}.")
+    else:
+        choices = list(num_sources)
     if not choices:
-        raise ValueError("`num_sources` must be an int or a non-empty sequence of ints; received an empty sequence.")
+        raise ValueError(f"{expected}; received an empty sequence.")
+    for value in choices:
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 1 <= value <= 4:
+            raise ValueError(f"{expected}; received {num_sources!r}.")
+    choices = [int(value) for value in choices]
     return [choices[i % len(choices)] for i in range(count)]
+
+
+def _check_arguments(*, seed, batch_size, image_size, config, split, cache, shuffle=0):
+    """Check the arguments every pipeline shares at construction (not at the first ``next``); return the config."""
+    config = audio._config(config)
+    minimum = config.n_fft // 2 + 1
+    if config.num_samples < minimum:
+        raise ValueError(
+            f"`config` must give clips of at least n_fft // 2 + 1 = {minimum} samples for the STFT; "
+            f"received clip_seconds={config.clip_seconds!r} ({config.num_samples} samples)."
+        )
+    check_nonnegative_int(seed, "seed")
+    if batch_size is not None:
+        check_nonnegative_int(batch_size, "batch_size")
+    check_positive_int(image_size, "image_size")
+    check_choice(split, "split", world.SPLITS)
+    check_bool(cache, "cache")
+    check_nonnegative_int(shuffle, "shuffle")
+    return config
+
+
+def _check_scene_options(scene_options, taken):
+    """``scene_options`` must be None or a dict of ``make_scene`` keywords the pipeline does not set itself."""
+    if scene_options is None:
+        return {}
+    if not isinstance(scene_options, dict):
+        raise ValueError(f"`scene_options` must be a dict of make_scene arguments or None; received {scene_options!r}.")
+    allowed = sorted(set(inspect.signature(world.make_scene).parameters) - set(taken))
+    unknown = sorted(set(scene_options) - set(allowed))
+    if unknown:
+        raise ValueError(f"`scene_options` keys must be among {allowed}; received unknown {unknown}.")
+    return dict(scene_options)
 
 
 def _finish(dataset, count, batch_size, shuffle, seed, cache):
@@ -142,15 +184,30 @@ def scene_dataset(
         ``num_sources`` int32.
     """
     tf = _tf()
-    config = config or audio.AudioConfig()
     check_positive_int(num_scenes, "num_scenes")
+    config = _check_arguments(
+        seed=seed, batch_size=batch_size, image_size=image_size, config=config, split=split, cache=cache, shuffle=shuffle
+    )
     counts = _source_counts(num_sources, num_scenes)
+    with_ground_truth = check_bool(with_ground_truth, "with_ground_truth")
+    with_labels = check_bool(with_labels, "with_labels")
     instruments = world.instrument_names()
-    options = dict(scene_options or {})
+    options = _check_scene_options(scene_options, ("num_sources", "seed", "image_size", "config", "split"))
     if num_distractors is not None:
-        options["num_distractors"] = num_distractors
-    # Fail here, not at the first `next(iter(dataset))`: draw the first scene once.
+        options["num_distractors"] = check_nonnegative_int(num_distractors, "num_distractors")
+    # Fail here, not at the first `next(iter(dataset))`: draw the first scene once (make_scene checks the options).
     world.make_scene(counts[0], seed, image_size=image_size, config=config, split=split, **options)
+    if with_ground_truth:
+        # The most objects a scene can hold: the defaults add 1 silent instrument and up to 1 distractor.
+        crowded = options.get("layout", "instruments") == "instruments"
+        silent = options.get("num_silent_instruments")
+        distractors = options.get("num_distractors")
+        most = max(counts) + (int(crowded) if silent is None else silent) + (int(crowded) if distractors is None else distractors)
+        if most > MAX_OBJECTS:
+            raise ValueError(
+                f"`num_sources` and `scene_options` give up to {most} objects per scene; at most {MAX_OBJECTS} "
+                "fit the ground truth (with_ground_truth=True)."
+            )
 
     def generate():
         for index, count in enumerate(counts):
@@ -207,8 +264,10 @@ def pair_dataset(num_pairs, *, num_sources=1, seed=0, batch_size=16, image_size=
         a ``tf.data.Dataset`` of dicts ``{"image", "audio", "is_match"}``.
     """
     tf = _tf()
-    config = config or audio.AudioConfig()
     check_positive_int(num_pairs, "num_pairs")
+    config = _check_arguments(
+        seed=seed, batch_size=batch_size, image_size=image_size, config=config, split=split, cache=cache
+    )
     counts = _source_counts(num_sources, num_pairs)
 
     def generate():
@@ -264,11 +323,24 @@ def mix_separate_dataset(
     ``{"num_silent_instruments": 1}`` for a picture that also shows a silent one.
     """
     tf = _tf()
-    config = config or audio.AudioConfig()
     check_positive_int(num_examples, "num_examples")
+    config = _check_arguments(
+        seed=seed, batch_size=batch_size, image_size=image_size, config=config, split=split, cache=cache
+    )
     names = world.instrument_names()
-    if not 2 <= num_mix <= len(names):
-        raise ValueError(f"`num_mix` must be between 2 and {len(names)}; received {num_mix!r}.")
+    if isinstance(num_mix, bool) or not isinstance(num_mix, (int, np.integer)) or not 2 <= num_mix <= len(names):
+        raise ValueError(f"`num_mix` must be an integer between 2 and {len(names)}; received {num_mix!r}.")
+    num_mix = int(num_mix)
+    random_gain = check_bool(random_gain, "random_gain")
+    with_waveforms = check_bool(with_waveforms, "with_waveforms")
+    scene_options = _check_scene_options(
+        scene_options, ("num_sources", "seed", "instruments", "image_size", "config", "split")
+    )
+    # Fail here, not at the first `next(iter(dataset))`: draw one scene with the options.
+    world.make_scene(
+        1, seed, instruments=names[:1], image_size=image_size, config=config, split=split,
+        **{"num_silent_instruments": 0, "num_distractors": 0, **scene_options},
+    )
 
     def generate():
         for index in range(num_examples):
@@ -282,7 +354,7 @@ def mix_separate_dataset(
                     image_size=image_size,
                     config=config,
                     split=split,
-                    **{"num_silent_instruments": 0, "num_distractors": 0, **(scene_options or {})},
+                    **{"num_silent_instruments": 0, "num_distractors": 0, **scene_options},
                 )
                 for k, name in enumerate(chosen)
             ]
@@ -347,9 +419,15 @@ def ccol_dataset(
         ``source_waveforms`` (2, samples).
     """
     tf = _tf()
-    config = config or audio.AudioConfig()
     check_positive_int(num_samples, "num_samples")
+    config = _check_arguments(
+        seed=seed, batch_size=batch_size, image_size=image_size, config=config, split=split, cache=cache
+    )
+    check_positive_int(crop_size, "crop_size")
+    with_waveforms = check_bool(with_waveforms, "with_waveforms")
     names = world.instrument_names()
+    if len(names) < 4:
+        raise ValueError(f"ccol_dataset needs 4 different instruments; the bundled samples hold {len(names)}.")
 
     def video(pair, scene_seed, rng):
         scene = world.make_scene(

@@ -20,10 +20,15 @@ pipeline.
 The run is resumable and idempotent: the clips are split into shards in the
 index's order, a shard is written to a temporary name and renamed when
 complete, and the manifest (also renamed into place) lists the finished
-shards. A rerun with the same settings skips them, so an interrupted run picks
-up where it stopped and a finished one does nothing; decoding and JPEG
-encoding are deterministic, so a rebuilt shard is byte-identical to the lost
-one. A file that cannot be decoded is skipped and reported, never fatal.
+shards with their size and SHA-256. A rerun with the same settings checks each
+finished shard against both and skips it only if it matches, so an
+interrupted run picks up where it stopped, a finished one does nothing and a
+damaged shard (truncated, a flipped byte) is rebuilt. Decoding, JPEG encoding
+and serialisation (``SerializeToString(deterministic=True)``) are
+deterministic, so a rebuilt shard is byte-identical to the lost one, and two
+runs from scratch give byte-identical shards whatever ``PYTHONHASHSEED`` is.
+A file that cannot be decoded (or decodes to NaN or Inf samples) is skipped
+and reported with its path, never fatal.
 
 Used by: avcourse prepare, avcourse.training.recipes
 """
@@ -42,7 +47,8 @@ from pathlib import Path
 
 import numpy as np
 
-from avcourse._validation import check_positive_int
+from avcourse._validation import check_choice, check_nonnegative_int, check_number, check_positive_int
+from avcourse.data.music import VIDEO_SUFFIXES
 
 DATASETS = ("music", "audioset", "flickr", "esc50")
 MANIFEST_NAME = "manifest.json"
@@ -51,7 +57,6 @@ REPORT_NAME = "report.json"
 FORMAT_VERSION = 1
 AUDIO_FORMATS = ("int16", "float32")
 
-_VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm")
 _AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".m4a")
 _AUDIOSET_SEGMENTS = ("balanced_train_segments.csv", "eval_segments.csv", "unbalanced_train_segments.csv")
 _AUDIOSET_HINT = (
@@ -106,7 +111,7 @@ def _index_music(root, which="solo"):
 
 def _find_audioset_clip(root, segment):
     stems = (segment.ytid, f"Y{segment.ytid}", f"{segment.ytid}_{int(segment.start)}")
-    places = ((root / "video", _VIDEO_SUFFIXES), (root / "audio", _AUDIO_SUFFIXES), (root, _VIDEO_SUFFIXES + _AUDIO_SUFFIXES))
+    places = ((root / "video", VIDEO_SUFFIXES), (root / "audio", _AUDIO_SUFFIXES), (root, VIDEO_SUFFIXES + _AUDIO_SUFFIXES))
     for folder, suffixes in places:
         for stem in stems:
             for suffix in suffixes:
@@ -137,7 +142,7 @@ def _index_audioset(root, segments=None):
         if path is None:
             missing.append(segment.ytid)
             continue
-        is_video = path.suffix in _VIDEO_SUFFIXES
+        is_video = path.suffix in VIDEO_SUFFIXES
         clips.append(
             _clip(
                 segment.ytid,
@@ -222,8 +227,7 @@ def index_dataset(dataset, root, *, which="solo", segments=None):
 
 
 def _check_dataset(dataset):
-    if dataset not in DATASETS:
-        raise ValueError(f"`dataset` must be one of {list(DATASETS)}; received {dataset!r}.")
+    check_choice(dataset, "dataset", DATASETS)
 
 
 # --------------------------------------------------------------------------- decoding (in the workers)
@@ -258,8 +262,11 @@ def _decode_media(clip, settings):
         if clip["image"] is not None:
             from PIL import Image
 
-            with Image.open(clip["image"]) as image:
-                frames = [np.asarray(image.convert("RGB"))]
+            try:
+                with Image.open(clip["image"]) as image:
+                    frames = [np.asarray(image.convert("RGB"))]
+            except (OSError, ValueError) as error:  # not an image, or a truncated one
+                raise ValueError(f"image {clip['image']!r} could not be decoded: {error}") from None
     if max_seconds is not None:
         waveform = waveform[: int(round(max_seconds * rate))]
     if settings["frames_per_clip"] is not None:
@@ -273,12 +280,19 @@ def _decode_clip(clip, settings):
     Runs in a worker, so it returns plain bytes and numbers (cheap to pickle)
     and leaves building the ``tf.train.Example`` to the writing process.
     """
+    files = [clip[kind] for kind in ("video", "audio", "image") if clip[kind] is not None]
     try:
         waveform, frames = _decode_media(clip, settings)
+        waveform = np.asarray(waveform, np.float32)
+        if not np.all(np.isfinite(waveform)):
+            bad = int(waveform.size - np.count_nonzero(np.isfinite(waveform)))
+            raise ValueError(f"{files[0]!r} decodes to {bad} NaN or Inf sample(s); expected finite audio.")
         jpegs = [_encode_jpeg(frame, settings["image_size"], settings["jpeg_quality"]) for frame in frames]
     except (ValueError, OSError) as error:  # undecodable, truncated or vanished file
-        return {"clip_id": clip["clip_id"], "error": f"{type(error).__name__}: {error}"}
-    waveform = np.asarray(waveform, np.float32)
+        message = f"{type(error).__name__}: {error}".replace("\r", " ").replace("\n", " ")  # one line
+        if not any(path in message for path in files):
+            message = f"{', '.join(files)}: {message}"
+        return {"clip_id": clip["clip_id"], "files": files, "error": message}
     if settings["audio_format"] == "int16":
         peak = float(np.max(np.abs(waveform))) if waveform.size else 0.0
         # Scale the peak to full range (best precision); silence keeps a unit-free scale.
@@ -314,7 +328,9 @@ def _serialize(clip, payload, settings):
         "boxes": floats([value for box in clip["boxes"] for value in box]),
         "fold": ints([clip["fold"]]),
     }
-    return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
+    # deterministic=True writes the feature map in key order. Without it the order changes from one
+    # process to the next (a per-process hash seed), and two runs give different bytes for the same records.
+    return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString(deterministic=True)
 
 
 # --------------------------------------------------------------------------- manifest, report, progress
@@ -333,6 +349,27 @@ def _sha256(path):
         for block in iter(lambda: file.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def _shard_problem(path, entry):
+    """Why a shard the manifest lists as finished cannot be reused, or None if it can.
+
+    The size is checked first (cheap), then the SHA-256 of the whole file: a
+    flipped byte keeps the size but not the digest.
+    """
+    if not isinstance(entry, dict):
+        return "a malformed manifest entry"
+    if not path.is_file():
+        return "missing"
+    size = path.stat().st_size
+    if size != entry.get("bytes"):
+        return f"{size} bytes, the manifest says {entry.get('bytes')}"
+    if not entry.get("sha256"):
+        return "no SHA-256 in the manifest"
+    digest = _sha256(path)
+    if digest != entry["sha256"]:
+        return f"SHA-256 {digest[:12]}..., the manifest says {entry['sha256'][:12]}..."
+    return None
 
 
 def _plan_key(settings, clips):
@@ -372,9 +409,7 @@ def _check_optional_positive(value, name, kind=int):
         return None
     if kind is int:
         return check_positive_int(value, name)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"`{name}` must be a positive number or None; received {value!r}.")
-    return float(value)
+    return check_number(value, name, minimum=0, exclusive_minimum=True)
 
 
 def _executor(num_workers, executor):
@@ -420,7 +455,7 @@ def _write_shard(path, members, payloads, settings):
     with tf.io.TFRecordWriter(str(temporary)) as writer:
         for clip, payload in zip(members, payloads):
             if "error" in payload:
-                corrupt.append({"clip_id": payload["clip_id"], "error": payload["error"]})
+                corrupt.append({"clip_id": payload["clip_id"], "files": payload["files"], "error": payload["error"]})
                 continue
             writer.write(_serialize(clip, payload, settings))
             num_records += 1
@@ -487,9 +522,13 @@ def prepare(
         the report, also written to ``output_dir/report.json``: ``dataset``,
         ``root``, ``output_dir``, ``num_clips`` (indexed), ``num_records``
         (written in all shards), ``num_shards``, ``shards_written`` and
-        ``shards_reused`` (this run), ``missing`` (listed clips without
-        files), ``corrupt`` (``{"clip_id", "error"}`` of files that could not
-        be decoded and were skipped), ``shards`` (file names) and ``seconds``.
+        ``shards_reused`` (this run), ``shards_discarded`` (``{"shard",
+        "problem"}`` of finished shards whose file was missing or no longer
+        matched the manifest's size and SHA-256, rebuilt by this run),
+        ``missing`` (listed clips without files), ``corrupt`` (``{"clip_id",
+        "files", "error"}`` of clips whose files could not be decoded or
+        decode to NaN/Inf samples, skipped), ``shards`` (file names) and
+        ``seconds``.
 
     Raises:
         ValueError: if an argument is invalid, or ``output_dir`` holds shards
@@ -511,16 +550,13 @@ def prepare(
     fps = _check_optional_positive(fps, "fps", float)
     if fps is None:
         raise ValueError("`fps` must be a positive number; received None.")
-    if audio_format not in AUDIO_FORMATS:
-        raise ValueError(f"`audio_format` must be one of {list(AUDIO_FORMATS)}; received {audio_format!r}.")
-    if isinstance(jpeg_quality, bool) or not isinstance(jpeg_quality, int) or not 1 <= jpeg_quality <= 95:
-        raise ValueError(f"`jpeg_quality` must be an int in [1, 95]; received {jpeg_quality!r}.")
-    if executor not in ("process", "thread"):
-        raise ValueError(f"`executor` must be 'process' or 'thread'; received {executor!r}.")
+    check_choice(audio_format, "audio_format", AUDIO_FORMATS)
+    if check_positive_int(jpeg_quality, "jpeg_quality") > 95:
+        raise ValueError(f"`jpeg_quality` must be an integer in [1, 95]; received {jpeg_quality!r}.")
+    check_choice(executor, "executor", ("process", "thread"))
     if num_workers is None:
         num_workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
-        raise ValueError(f"`num_workers` must be an int >= 0 or None; received {num_workers!r}.")
+    num_workers = check_nonnegative_int(num_workers, "num_workers")
 
     root, output_dir = Path(root).expanduser(), Path(output_dir).expanduser()
     clips, missing = index_dataset(dataset, root, which=which, segments=segments)
@@ -547,7 +583,17 @@ def prepare(
     manifest_path = output_dir / MANIFEST_NAME
     manifest = {"plan": plan, "settings": settings, "num_clips": len(clips), "shards": {}}
     if manifest_path.is_file():
-        previous = json.loads(manifest_path.read_text(encoding="utf-8"))
+        try:
+            previous = json.loads(manifest_path.read_text(encoding="utf-8"))
+            if not isinstance(previous, dict) or not isinstance(previous.get("shards", {}), dict):
+                raise ValueError("expected a JSON object with a 'shards' object")
+        except ValueError as error:  # also UnicodeDecodeError and JSONDecodeError
+            if not overwrite:
+                raise ValueError(
+                    f"{str(manifest_path)!r} is not a manifest of `avcourse prepare` ({error}); the shards beside it "
+                    "cannot be checked. Use a new output_dir, or overwrite=True to rebuild them."
+                ) from None
+            previous = {"shards": {name: {} for name in names}}
         if previous.get("plan") == plan:
             manifest["shards"] = previous.get("shards", {})
         elif not overwrite:
@@ -559,12 +605,23 @@ def prepare(
         else:
             for name in previous.get("shards", {}):
                 (output_dir / name).unlink(missing_ok=True)
-    # A shard counts as finished only if its file is still there, whole.
-    finished = {
-        name: entry
-        for name, entry in manifest["shards"].items()
-        if name in names and (output_dir / name).is_file() and (output_dir / name).stat().st_size == entry["bytes"]
-    }
+    # A shard counts as finished only if its file is still there, whole and unchanged.
+    finished, discarded = {}, []
+    for name, entry in manifest["shards"].items():
+        if name in names:
+            problem = _shard_problem(output_dir / name, entry)
+            if problem is None:
+                finished[name] = entry
+            else:
+                discarded.append({"shard": name, "problem": problem})
+                (output_dir / name).unlink(missing_ok=True)
+    if discarded:
+        warnings.warn(
+            f"prepare: rebuilding {len(discarded)} finished shard(s) that no longer match the manifest: "
+            + "; ".join(f"{item['shard']} ({item['problem']})" for item in discarded),
+            RuntimeWarning,
+            stacklevel=2,
+        )
     manifest["shards"] = finished
     _write_json(manifest_path, manifest)
 
@@ -599,6 +656,7 @@ def prepare(
         "num_shards": num_shards,
         "shards_written": len(todo),
         "shards_reused": num_shards - len(todo),
+        "shards_discarded": discarded,
         "missing": missing,
         "corrupt": [entry for name in names for entry in shards[name]["corrupt"]],
         "shards": names,
@@ -628,9 +686,10 @@ def _run(args):
         overwrite=args.overwrite,
         progress=not args.quiet,
     )
+    rebuilt = f", {len(report['shards_discarded'])} of them rebuilt after failing their SHA-256 or size check" if report["shards_discarded"] else ""
     print(
         f"{report['num_records']} clips in {report['num_shards']} shards under {report['output_dir']} "
-        f"({report['shards_written']} written, {report['shards_reused']} already done); "
+        f"({report['shards_written']} written{rebuilt}, {report['shards_reused']} already done); "
         f"{len(report['missing'])} missing and {len(report['corrupt'])} corrupt files listed in "
         f"{Path(report['output_dir']) / REPORT_NAME}."
     )

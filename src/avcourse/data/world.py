@@ -43,7 +43,13 @@ import soxr
 from PIL import Image
 
 from avcourse import audio
-from avcourse._validation import check_nonnegative_int, check_positive_int
+from avcourse._validation import (
+    check_bool,
+    check_choice,
+    check_nonnegative_int,
+    check_number,
+    check_positive_int,
+)
 from avcourse.data import manifest, sample_path
 
 SPLITS = ("train", "test", "all", "fit", "validation")
@@ -180,8 +186,12 @@ def _phrases(instrument, split):
 
 def instrument_phrase(instrument, index=0, config=None):
     """Waveform of one bundled phrase of ``instrument`` at the config's sample rate."""
-    config = config or audio.AudioConfig()
+    config = audio._config(config)
+    check_choice(instrument, "instrument", instrument_names())
     stems = manifest()["instruments"][instrument]["stems"]
+    index = check_nonnegative_int(index, "index")
+    if index >= len(stems):
+        raise ValueError(f"`index` must be < {len(stems)}, the number of {instrument} phrases; received {index}.")
     return _stem(stems[index], config.sample_rate)
 
 
@@ -324,15 +334,21 @@ def make_scene(
     """
     from avcourse.metrics.localization import consensus_map
 
-    config = config or audio.AudioConfig()
+    if config is None:
+        config = audio.AudioConfig()
     if not isinstance(config, audio.AudioConfig):
         raise ValueError(f"`config` must be an avcourse.audio.AudioConfig; received {type(config).__name__}.")
     seed = check_nonnegative_int(seed, "seed")
-    if layout not in LAYOUTS:
-        raise ValueError(f"`layout` must be one of {LAYOUTS}; received {layout!r}.")
+    check_choice(layout, "layout", LAYOUTS)
     check_positive_int(image_size, "image_size")
+    check_positive_int(map_size, "map_size")
+    random_gain = check_bool(random_gain, "random_gain")
     if instruments is not None:
+        if isinstance(instruments, str) or not hasattr(instruments, "__iter__"):
+            raise ValueError(f"`instruments` must be a list of instrument names; received {instruments!r}.")
         instruments = list(instruments)
+        if not instruments or not all(isinstance(name, str) for name in instruments):
+            raise ValueError(f"`instruments` must hold instrument names (strings); received {instruments!r}.")
         repeated = sorted({name for name in instruments if instruments.count(name) > 1})
         if repeated:
             raise ValueError(f"`instruments` must hold distinct names; received {repeated} more than once.")
@@ -342,12 +358,15 @@ def make_scene(
         raise ValueError(f"`instruments` must be bundled instrument names {instrument_names()}; received unknown {unknown}.")
     if isinstance(num_sources, bool) or not isinstance(num_sources, (int, np.integer)) or not 1 <= num_sources <= 4:
         raise ValueError(f"`num_sources` must be an integer from 1 to 4; received {num_sources!r}.")
-    if split not in SPLITS:
-        raise ValueError(f"`split` must be one of {SPLITS}; received {split!r}.")
-    if isinstance(pitch_shift, bool) or not isinstance(pitch_shift, (int, float)) or not 0 <= pitch_shift <= 12:
-        raise ValueError(f"`pitch_shift` must be a number of semitones in [0, 12]; received {pitch_shift!r}.")
-    if not isinstance(annotator_jitter, (int, float)) or not 0 <= annotator_jitter < 0.5:
-        raise ValueError(f"`annotator_jitter` must be a number in [0, 0.5); received {annotator_jitter!r}.")
+    check_choice(split, "split", SPLITS)
+    try:
+        pitch_shift = check_number(pitch_shift, "pitch_shift", minimum=0, maximum=12)
+    except ValueError:
+        raise ValueError(f"`pitch_shift` must be a number of semitones in [0, 12]; received {pitch_shift!r}.") from None
+    try:
+        annotator_jitter = check_number(annotator_jitter, "annotator_jitter", minimum=0, maximum=0.5, exclusive_maximum=True)
+    except ValueError:
+        raise ValueError(f"`annotator_jitter` must be a number in [0, 0.5); received {annotator_jitter!r}.") from None
 
     rng = np.random.default_rng(seed)
     silent_default, distractor_default = (1, int(rng.integers(2))) if layout == "instruments" else (0, 0)
@@ -367,7 +386,10 @@ def make_scene(
         else:  # several large objects: as large as still fits
             high = min(0.42, 0.8 / np.ceil(np.sqrt(num_objects)))
             object_scale = (0.65 * high, high)
-    low, high = object_scale
+    try:
+        low, high = (check_number(value, "object_scale") for value in object_scale)
+    except (TypeError, ValueError):
+        raise ValueError(f"`object_scale` must be a pair of numbers (low, high); received {object_scale!r}.") from None
     if not 0 < low <= high < 1:
         raise ValueError(f"`object_scale` must satisfy 0 < low <= high < 1; received {object_scale}.")
     if num_objects * (low * image_size) ** 2 > 0.5 * image_size**2:
@@ -452,5 +474,11 @@ def _audioset_labels(instrument_names_):
 
 def crop_object(scene, index, size=64):
     """The picture inside object ``index``'s box, resized to ``size`` x ``size`` (uint8)."""
+    if not isinstance(scene, Scene):
+        raise ValueError(f"`scene` must be a Scene (from make_scene); received {type(scene).__name__}.")
+    index = check_nonnegative_int(index, "index")
+    if index >= len(scene.boxes):
+        raise ValueError(f"`index` must be < {len(scene.boxes)}, the scene's number of objects; received {index}.")
+    check_positive_int(size, "size")
     x1, y1, x2, y2 = scene.boxes[index]
     return np.asarray(Image.fromarray(scene.image[y1:y2, x1:x2]).resize((size, size), Image.BILINEAR))

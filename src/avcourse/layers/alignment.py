@@ -8,19 +8,40 @@ import numpy as np
 from keras import ops
 
 from avcourse._api import register
+from avcourse._validation import check_choice, check_concrete, check_finite, is_symbolic
 
 REDUCTIONS = ("sum", "l2")
 
 
 def _safe_sqrt(sq):
-    """``sqrt(sq)`` for ``sq >= 0`` whose gradient is 0 (not NaN) at ``sq == 0``.
+    """``sqrt(sq)`` for ``sq >= 0`` whose gradient is 0 (not NaN) at ``sq == 0``; NaN stays NaN.
 
     The "double where": the inner ``where`` keeps ``sqrt`` away from 0, so its
     infinite derivative never meets a zero upstream gradient (which would give
-    ``0 * inf = NaN``); the outer one returns the exact value 0.
+    ``0 * inf = NaN``); the outer one returns the exact value 0. ``sq > 0``
+    alone is False for NaN, which would turn a NaN into a distance of 0 (a
+    perfect match), so NaN is let through explicitly and comes out NaN.
+    (``not sq <= 0`` would say the same, but TensorFlow's graph optimiser
+    rewrites it into ``sq > 0``.)
     """
-    positive = sq > 0
-    return ops.where(positive, ops.sqrt(ops.where(positive, sq, ops.ones_like(sq))), ops.zeros_like(sq))
+    nonzero = ops.logical_or(sq > 0, ops.isnan(sq))
+    return ops.where(nonzero, ops.sqrt(ops.where(nonzero, sq, ops.ones_like(sq))), ops.zeros_like(sq))
+
+
+def _check_values(tensor, name):
+    """Eager (concrete) inputs must be finite; symbolic ones are not checked (NaN then propagates)."""
+    if is_symbolic(tensor):
+        return
+    if not bool(ops.all(ops.isfinite(tensor))):
+        check_finite(ops.convert_to_numpy(tensor), name)
+
+
+def _float_input(tensor, name, dtype):
+    """``tensor`` cast to the float ``dtype``; real numbers (ints, bools) only."""
+    kind = keras.backend.standardize_dtype(tensor.dtype)
+    if not kind.startswith(("float", "bfloat", "int", "uint", "bool")):
+        raise ValueError(f"`{name}` must have a real numeric dtype; received dtype {kind}.")
+    return ops.cast(tensor, dtype)
 
 
 def _check_rank3(shape, name):
@@ -60,6 +81,11 @@ class AlignmentDistance(keras.layers.Layer):
     distance, so identical centres give ``S_av = 0`` exactly and a finite
     gradient.
 
+    Bad values: called eagerly (numpy arrays, eager tensors), the layer raises
+    a ``ValueError`` on NaN or Inf centres. Inside a compiled graph values are
+    not checked per step; a NaN centre then gives a NaN distance for its
+    sample (never 0, a perfect match).
+
     Args:
         reduction: ``"sum"`` (default, Eq 4) or ``"l2"`` (the authors'
             simplified code), how the per-audio-centre minimum distances are
@@ -91,9 +117,7 @@ class AlignmentDistance(keras.layers.Layer):
 
     def __init__(self, reduction="sum", **kwargs):
         super().__init__(**kwargs)
-        if reduction not in REDUCTIONS:
-            raise ValueError(f"`reduction` must be one of {REDUCTIONS}; received {reduction!r}.")
-        self.reduction = reduction
+        self.reduction = check_choice(reduction, "reduction", REDUCTIONS)
 
     def _check_shapes(self, input_shape):
         if not isinstance(input_shape, (list, tuple)) or len(input_shape) != 2:
@@ -127,8 +151,10 @@ class AlignmentDistance(keras.layers.Layer):
             )
         audio, visual = inputs
         self._check_shapes([audio.shape, visual.shape])
-        audio = ops.cast(audio, self.compute_dtype)
-        visual = ops.cast(visual, self.compute_dtype)
+        audio = _float_input(audio, "audio_centers", self.compute_dtype)
+        visual = _float_input(visual, "visual_centers", self.compute_dtype)
+        _check_values(audio, "audio_centers")
+        _check_values(visual, "visual_centers")
         diff = ops.expand_dims(audio, 2) - ops.expand_dims(visual, 1)  # (B, ka, kv, C)
         pairwise = _safe_sqrt(ops.sum(ops.square(diff), axis=-1))  # (B, ka, kv)
         nearest = ops.min(pairwise, axis=-1)  # (B, ka)
@@ -176,6 +202,13 @@ def aligned_assignment(assignments_v, aligned_index, audio_center=0):
         Float tensor ``(batch, N)``, differentiable with respect to
         ``assignments_v``.
 
+    Raises:
+        ValueError: a wrong rank or batch size, a non-integer ``aligned_index``,
+            or (for concrete inputs) an index outside ``[0, k_v)``, an
+            ``audio_center`` outside ``[0, k_a)`` or NaN/Inf assignments.
+            Inside a compiled graph indices are not checked; a sample whose
+            index is out of range gets a NaN map, never an all-zero one.
+
     Examples:
         >>> import numpy as np
         >>> w = np.array([[[0.9, 0.1], [0.2, 0.8], [0.5, 0.5]]], dtype="float32")
@@ -188,7 +221,7 @@ def aligned_assignment(assignments_v, aligned_index, audio_center=0):
     if not hasattr(assignments_v, "shape"):
         assignments_v = np.asarray(assignments_v, dtype="float32")
     if not hasattr(aligned_index, "shape"):
-        aligned_index = np.asarray(aligned_index, dtype="int32")
+        aligned_index = np.asarray(aligned_index)
     if len(assignments_v.shape) != 3:
         raise ValueError(
             "`assignments_v` must have rank 3 (batch, N, k_v); received rank "
@@ -201,6 +234,22 @@ def aligned_assignment(assignments_v, aligned_index, audio_center=0):
         )
     k_v = assignments_v.shape[-1]
     k_a = aligned_index.shape[-1]
+    batch_v, batch_i = assignments_v.shape[0], aligned_index.shape[0]
+    if batch_v is not None and batch_i is not None and batch_v != batch_i:
+        raise ValueError(
+            f"`aligned_index` must have the batch size of `assignments_v` ({batch_v}); "
+            f"received shape {tuple(aligned_index.shape)}."
+        )
+    index_dtype = keras.backend.standardize_dtype(aligned_index.dtype)
+    if not index_dtype.startswith(("int", "uint")):
+        raise ValueError(f"`aligned_index` must have an integer dtype; received dtype {index_dtype}.")
+    dtype = keras.backend.standardize_dtype(assignments_v.dtype)
+    if not dtype.startswith(("float", "bfloat")):
+        dtype = keras.config.floatx()
+        assignments_v = ops.cast(assignments_v, dtype)
+    check_concrete(assignments_v, "assignments_v")
+    if k_v is not None:
+        check_concrete(aligned_index, "aligned_index", low=0, high=k_v - 1, note=f" (indices of the k_v={k_v} visual centres)")
     aligned_index = ops.cast(aligned_index, "int32")
     if isinstance(audio_center, (int, np.integer)) and not isinstance(audio_center, bool):
         if k_a is not None and not 0 <= audio_center < k_a:
@@ -209,8 +258,14 @@ def aligned_assignment(assignments_v, aligned_index, audio_center=0):
             )
         visual_index = aligned_index[:, int(audio_center)]
     else:
+        if isinstance(audio_center, bool):
+            raise ValueError(f"`audio_center` must be an int or an int tensor (batch,); received {audio_center!r}.")
+        if k_a is not None:
+            check_concrete(audio_center, "audio_center", low=0, high=k_a - 1, note=f" (indices of the k_a={k_a} audio centres)")
         audio_center = ops.reshape(ops.cast(audio_center, "int32"), (-1, 1))
         visual_index = ops.take_along_axis(aligned_index, audio_center, axis=1)[:, 0]
-    dtype = keras.backend.standardize_dtype(assignments_v.dtype)
     selector = ops.one_hot(visual_index, k_v, dtype=dtype)  # (B, k_v)
-    return ops.einsum("bnk,bk->bn", assignments_v, selector)
+    heatmap = ops.einsum("bnk,bk->bn", assignments_v, selector)
+    # Unchecked (symbolic) out-of-range indices give NaN maps, not all-zero ones.
+    valid = ops.logical_and(visual_index >= 0, visual_index < k_v)
+    return ops.where(ops.expand_dims(valid, -1), heatmap, ops.cast(float("nan"), dtype))

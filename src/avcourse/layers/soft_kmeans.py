@@ -5,6 +5,7 @@ import numpy as np
 from keras import ops
 
 from avcourse._api import register
+from avcourse._validation import check_choice, check_finite, check_number, is_symbolic
 
 INITS = ("strided", "first", "farthest")
 _HALF_DTYPES = ("float16", "bfloat16")
@@ -60,6 +61,12 @@ class SoftKMeans(keras.layers.Layer):
       ``epsilon / Σ_i w_ij`` fraction less than Eq 3 says.
     - With a ``float16``/``bfloat16`` policy the clustering runs in
       ``float32`` (``epsilon`` would underflow) and the outputs are cast back.
+      Integer or bool features are clustered as ``float32``.
+    - Bad values: called eagerly (numpy arrays, eager tensors), the layer
+      raises a ``ValueError`` on NaN or Inf features. Inside a compiled graph
+      values are not checked per step; a NaN feature then makes its sample's
+      centres and assignments NaN (it is never turned into a finite number),
+      so the NaN reaches the loss.
 
     Args:
         num_clusters: int ``k >= 1``, the number of clusters (CAVL: the number of
@@ -104,14 +111,9 @@ class SoftKMeans(keras.layers.Layer):
             raise ValueError(f"`num_clusters` must be an integer >= 1; received {num_clusters!r}.")
         if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)) or iterations < 1:
             raise ValueError(f"`iterations` must be an integer >= 1; received {iterations!r}.")
-        if isinstance(stiffness, bool) or not isinstance(stiffness, (int, float, np.number)) or not stiffness > 0:
-            raise ValueError(f"`stiffness` must be a number > 0; received {stiffness!r}.")
-        if not np.isfinite(stiffness):
-            raise ValueError(f"`stiffness` must be finite; received {stiffness!r}.")
-        if init not in INITS:
-            raise ValueError(f"`init` must be one of {INITS}; received {init!r}.")
-        if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float, np.number)) or not epsilon > 0:
-            raise ValueError(f"`epsilon` must be a number > 0; received {epsilon!r}.")
+        check_number(stiffness, "stiffness", minimum=0, exclusive_minimum=True)
+        check_choice(init, "init", INITS)
+        check_number(epsilon, "epsilon", minimum=0, exclusive_minimum=True)
         self.num_clusters = num_clusters
         self.stiffness = stiffness
         self.iterations = iterations
@@ -170,8 +172,15 @@ class SoftKMeans(keras.layers.Layer):
         self._check_shape(inputs.shape)
         x = inputs
         dtype = keras.backend.standardize_dtype(x.dtype)
-        work_dtype = "float32" if dtype in _HALF_DTYPES else dtype
+        if dtype.startswith(("int", "uint", "bool")):
+            work_dtype = "float32"  # integer features (e.g. a quantised map) are clustered as floats
+        elif dtype.startswith(("float", "bfloat")):
+            work_dtype = "float32" if dtype in _HALF_DTYPES else dtype
+        else:
+            raise ValueError(f"`inputs` of SoftKMeans must have a real numeric dtype; received dtype {dtype}.")
         x = ops.cast(x, work_dtype)
+        if not is_symbolic(x) and not bool(ops.all(ops.isfinite(x))):
+            check_finite(ops.convert_to_numpy(x), "inputs")  # eager: raise; compiled: NaN propagates
         eps = ops.cast(self._epsilon, work_dtype)
         beta = ops.cast(self._beta, work_dtype)
         x_sq = ops.sum(ops.square(x), axis=-1, keepdims=True)  # (B, N, 1)

@@ -7,7 +7,22 @@ import keras
 from keras import ops
 
 from avcourse._api import register
+from avcourse._validation import check_concrete, check_number
 from avcourse.losses._targets import cast_target_like
+
+
+def _check_margin(margin):
+    check_number(margin, "margin", minimum=0, exclusive_minimum=True)
+    return margin
+
+
+def _per_pair(distance, is_match, margin, names):
+    """The per-pair terms; ``names`` = the user's names for ``(distance, is_match)``."""
+    check_concrete(distance, names[0], low=0, note=" (a distance)")
+    check_concrete(is_match, names[1], low=0, high=1, note=" (1 = matched pair, 0 = mismatched)")
+    distance, is_match = cast_target_like(distance, is_match, names)
+    hinge = ops.maximum(margin - distance, 0.0)
+    return 0.5 * (is_match * ops.square(distance) + (1.0 - is_match) * ops.square(hinge))
 
 
 def contrastive_per_pair(distance, is_match, margin=1.0):
@@ -23,10 +38,15 @@ def contrastive_per_pair(distance, is_match, margin=1.0):
 
     Returns:
         Float tensor with the shape of ``distance``.
+
+    Raises:
+        ValueError: ``margin`` is not a finite number > 0, the element counts
+            differ, or (for concrete inputs: numpy arrays, eager tensors) an
+            input is empty, holds NaN/Inf, a negative distance or an
+            ``is_match`` outside [0, 1]. Inside a compiled graph values are not
+            checked; a NaN distance then gives a NaN loss.
     """
-    distance, is_match = cast_target_like(distance, is_match)
-    hinge = ops.maximum(margin - distance, 0.0)
-    return 0.5 * (is_match * ops.square(distance) + (1.0 - is_match) * ops.square(hinge))
+    return _per_pair(distance, is_match, _check_margin(margin), ("distance", "is_match"))
 
 
 def contrastive_loss(distance, is_match, margin=1.0):
@@ -49,6 +69,9 @@ def contrastive_loss(distance, is_match, margin=1.0):
 
     Returns:
         Scalar float tensor.
+
+    Raises:
+        ValueError: as :func:`contrastive_per_pair` (an empty batch too).
 
     Examples:
         >>> float(contrastive_loss([0.0, 0.5], [1.0, 0.0], margin=1.0))
@@ -94,12 +117,10 @@ class ContrastiveLoss(keras.losses.Loss):
 
     def __init__(self, margin=1.0, reduction="sum_over_batch_size", name="contrastive_loss", dtype=None):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
-        if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not margin > 0:
-            raise ValueError(f"`margin` must be a number > 0; received {margin!r}.")
-        self.margin = margin
+        self.margin = _check_margin(margin)
 
     def call(self, y_true, y_pred):
-        return contrastive_per_pair(y_pred, y_true, self.margin)
+        return _per_pair(y_pred, y_true, self.margin, ("y_pred", "y_true"))
 
     def get_config(self):
         return {**super().get_config(), "margin": self.margin}

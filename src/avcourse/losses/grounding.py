@@ -42,6 +42,7 @@ import keras
 from keras import ops
 
 from avcourse._api import register
+from avcourse._validation import check_bool, check_number
 from avcourse.losses.separation import ratio_mask_l1_elements
 
 __all__ = [
@@ -63,7 +64,10 @@ _EPSILON = 1e-7
 
 def _tensor(value, name, min_rank, last=None):
     tensor = ops.convert_to_tensor(value)
-    if not ("float" in str(tensor.dtype)):
+    dtype = keras.backend.standardize_dtype(tensor.dtype)
+    if not dtype.startswith(("float", "bfloat")):
+        if not dtype.startswith(("int", "uint", "bool")):
+            raise ValueError(f"`{name}` must have a real numeric dtype; received dtype {dtype}.")
         tensor = ops.cast(tensor, "float32")
     shape = tuple(tensor.shape)
     if len(shape) < min_rank:
@@ -213,7 +217,7 @@ def gated_separation_loss(
         scalar loss (or the element-wise terms).
     """
     masks = _squeeze_channel(_tensor(masks, "masks", 5), 5)
-    gates = ops.stop_gradient(_tensor(gates, "gates", 3))
+    gates = ops.stop_gradient(ops.cast(_tensor(gates, "gates", 3), masks.dtype))  # e.g. float64 numpy gates
     if tuple(gates.shape[1:]) != tuple(masks.shape[1:3]):
         raise ValueError(
             f"`gates` must have shape (batch, V, N) = (batch, {masks.shape[1]}, {masks.shape[2]}) to match `masks`; "
@@ -333,8 +337,7 @@ def cyclic_mixture_grounding_loss(mixture_scores, distances, epsilon=0.1, from_l
     mixture_scores = _tensor(mixture_scores, "mixture_scores", 4, 2)
     distances = _tensor(distances, "distances", 3)
     _check_distances(distances, mixture_scores.shape, "mixture_scores")
-    if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or epsilon < 0:
-        raise ValueError(f"`epsilon` must be a number >= 0; received {epsilon!r}.")
+    check_number(epsilon, "epsilon", minimum=0)
     positive, negative = _cyclic_terms(mixture_scores, distances, float(epsilon), from_logits)
     return ops.mean(ops.sum(positive + negative, axis=-1))
 
@@ -375,9 +378,7 @@ class MILGroundingLoss(keras.losses.Loss):
 
     def __init__(self, from_logits=False, reduction="sum_over_batch_size", name="mil_grounding", dtype=None):
         super().__init__(reduction=reduction, name=name, dtype=dtype)
-        if not isinstance(from_logits, bool):
-            raise ValueError(f"`from_logits` must be True or False; received {from_logits!r}.")
-        self.from_logits = from_logits
+        self.from_logits = check_bool(from_logits, "from_logits")
 
     def call(self, y_true, y_pred):
         y_pred = _tensor(y_pred, "y_pred", 3, 2)

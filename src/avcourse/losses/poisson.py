@@ -8,7 +8,21 @@ import numpy as np
 from keras import ops
 
 from avcourse._api import register
+from avcourse._validation import check_concrete, check_nonnegative_int, check_number
 from avcourse.losses._targets import cast_target_like
+
+
+def _check_epsilon(epsilon):
+    check_number(epsilon, "epsilon", minimum=0, exclusive_minimum=True)
+    return epsilon
+
+
+def _nll(y_true, rate, epsilon, names):
+    """The per-element NLL; ``names`` = the user's names for ``(y_true, rate)``."""
+    check_concrete(y_true, names[0], low=0, note=" (counts)")
+    check_concrete(rate, names[1], low=0, note=" (a Poisson rate)")
+    rate, y_true = cast_target_like(rate, y_true, names[::-1])
+    return rate - y_true * ops.log(rate + epsilon)
 
 
 def poisson_nll(y_true, rate, epsilon=1e-7):
@@ -32,12 +46,19 @@ def poisson_nll(y_true, rate, epsilon=1e-7):
             number of elements as ``rate``.
         rate: float tensor ``λ >= 0``, e.g. a softplus output, shape ``(batch,)``
             or ``(batch, 1)``.
-        epsilon: float ``>= 0`` added inside the log (default ``1e-7``, the
-            Keras convention).
+        epsilon: float ``> 0`` added inside the log (default ``1e-7``, the
+            Keras convention); 0 is refused, since a zero rate would then give
+            an infinite loss.
 
     Returns:
         Float tensor with the shape of ``rate``, one value per element (not
         reduced; :class:`PoissonNLL` averages it).
+
+    Raises:
+        ValueError: ``epsilon`` is not a finite number > 0, the element counts
+            differ, or (for concrete inputs: numpy arrays, eager tensors) an
+            input is empty, holds NaN/Inf or negative values. Inside a compiled
+            graph values are not checked; a NaN rate gives a NaN loss.
 
     Examples:
         >>> import numpy as np
@@ -47,8 +68,7 @@ def poisson_nll(y_true, rate, epsilon=1e-7):
     References:
         - Hu et al., "Curriculum Audiovisual Learning", arXiv:2001.09414, 2020, Eq 6.
     """
-    rate, y_true = cast_target_like(rate, y_true)
-    return rate - y_true * ops.log(rate + epsilon)
+    return _nll(y_true, rate, _check_epsilon(epsilon), ("y_true", "rate"))
 
 
 @register
@@ -65,7 +85,7 @@ class PoissonNLL(keras.losses.Loss):
     ```
 
     Args:
-        epsilon: float ``>= 0`` added inside the log (default ``1e-7``).
+        epsilon: float ``> 0`` added inside the log (default ``1e-7``).
         reduction: Keras loss reduction (default ``"sum_over_batch_size"``).
         name: the loss's name (default ``"poisson_nll"``).
         dtype: the loss's computation dtype (default ``None``, floatx).
@@ -80,12 +100,10 @@ class PoissonNLL(keras.losses.Loss):
 
     def __init__(self, epsilon=1e-7, reduction="sum_over_batch_size", name="poisson_nll", dtype=None):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
-        if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or epsilon < 0:
-            raise ValueError(f"`epsilon` must be a number >= 0; received {epsilon!r}.")
-        self.epsilon = epsilon
+        self.epsilon = _check_epsilon(epsilon)
 
     def call(self, y_true, y_pred):
-        return poisson_nll(y_true, y_pred, self.epsilon)
+        return _nll(y_true, y_pred, self.epsilon, ("y_true", "y_pred"))
 
     def get_config(self):
         return {**super().get_config(), "epsilon": self.epsilon}
@@ -108,6 +126,13 @@ def poisson_mode(rate, max_count=10):
     Returns:
         int32 tensor with the shape of ``rate``.
 
+    Raises:
+        ValueError: ``max_count`` is not an integer >= 0, or (for concrete
+            inputs: numpy arrays, eager tensors) ``rate`` is empty, holds NaN,
+            Inf or negative values. Inside a compiled graph values are not
+            checked: a NaN or negative rate gives the count -1 (never a
+            plausible 0), which the counting metrics refuse.
+
     Examples:
         >>> import numpy as np
         >>> [int(c) for c in poisson_mode(np.array([0.3, 1.5, 2.7, 40.0]), max_count=10)]
@@ -116,8 +141,8 @@ def poisson_mode(rate, max_count=10):
     References:
         - Hu et al., "Curriculum Audiovisual Learning", arXiv:2001.09414, 2020, §3.2 (counting).
     """
-    if isinstance(max_count, bool) or not isinstance(max_count, (int, np.integer)) or max_count < 0:
-        raise ValueError(f"`max_count` must be an integer >= 0; received {max_count!r}.")
+    max_count = check_nonnegative_int(max_count, "max_count")
+    check_concrete(rate, "rate", low=0, note=" (a Poisson rate)")
     rate = ops.convert_to_tensor(rate)
     dtype = keras.backend.standardize_dtype(rate.dtype)
     if not dtype.startswith(("float", "bfloat")) or dtype in ("float16", "bfloat16"):
@@ -125,7 +150,11 @@ def poisson_mode(rate, max_count=10):
         rate = ops.cast(rate, dtype)
     counts = np.arange(max_count + 1, dtype="float64")
     log_factorial = np.concatenate([[0.0], np.cumsum(np.log(np.maximum(counts[1:], 1.0)))])
-    tiny = np.finfo(dtype).tiny
-    log_rate = ops.expand_dims(ops.log(ops.maximum(rate, tiny)), -1)  # (..., 1)
+    info = np.finfo(dtype)
+    # NaN (and negative) rates go to tiny here and are marked -1 below; an infinite rate is capped.
+    safe = ops.minimum(ops.where(rate > info.tiny, rate, info.tiny), info.max)
+    log_rate = ops.expand_dims(ops.log(safe), -1)  # (..., 1)
     scores = counts.astype(dtype) * log_rate - log_factorial.astype(dtype)  # (..., max_count + 1)
-    return ops.cast(ops.argmax(scores, axis=-1), "int32")
+    mode = ops.cast(ops.argmax(scores, axis=-1), "int32")
+    valid = ops.logical_not(ops.logical_or(ops.isnan(rate), rate < 0))
+    return ops.where(valid, mode, -1)

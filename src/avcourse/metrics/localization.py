@@ -39,7 +39,7 @@ Taught in: tutorials/04_localization.ipynb
 
 import numpy as np
 
-from avcourse._validation import as_float_array, check_positive_int
+from avcourse._validation import as_float_array, check_nonnegative_int, check_number, check_positive_int
 
 # The success-rate thresholds 0, 0.05, ..., 1 of the reference AUC. ``i / 20``
 # gives the nearest double to each decimal; the reference code's ``0.05 * i``
@@ -88,7 +88,7 @@ def _boxes_mask(boxes, size, image_size, name):
         if (
             not isinstance(image_size, (tuple, list))
             or len(image_size) != 2
-            or not all(np.isscalar(v) and v > 0 for v in image_size)
+            or not all(np.isscalar(v) and not isinstance(v, (bool, str)) and np.isfinite(v) and v > 0 for v in image_size)
         ):
             raise ValueError(
                 f"`image_size` must be a (width, height) pair of positive numbers or None; received {image_size!r}."
@@ -229,7 +229,7 @@ def ciou(heatmap, gt_map, threshold=None):
     scores = normalize_heatmap(heatmap)
     if threshold is None:
         threshold = np.sort(scores, axis=None)[scores.size // 2]
-    elif not (np.isscalar(threshold) and 0 <= threshold <= 1):
+    elif isinstance(threshold, (bool, np.bool_)) or not (np.isscalar(threshold) and 0 <= threshold <= 1):
         raise ValueError(f"`threshold` must be a number in [0, 1] or None; received {threshold!r}.")
     selected = (scores >= threshold).astype(np.float64)
     intersection = np.sum(selected * gt_map)
@@ -373,13 +373,17 @@ def center_prior_heatmap(size=224, sigma=0.25):
         ValueError: if ``sigma`` is not positive.
     """
     height, width = _map_size(size)
-    if not (np.isscalar(sigma) and sigma > 0):
-        raise ValueError(f"`sigma` must be a positive number; received {sigma!r}.")
+    check_number(sigma, "sigma", minimum=0, exclusive_minimum=True)
     # Pixel-centre coordinates in units of the side, 0 at the image centre.
     y = (np.arange(height) + 0.5) / height - 0.5
     x = (np.arange(width) + 0.5) / width - 0.5
     squared_distance = y[:, None] ** 2 + x[None, :] ** 2
     return np.exp(-squared_distance / (2 * sigma**2)).astype(np.float32)
+
+
+def _seed(seed):
+    """``seed`` of ``numpy.random.default_rng``: None or an integer >= 0."""
+    return None if seed is None else check_nonnegative_int(seed, "seed")
 
 
 def random_heatmap(size=224, seed=None):
@@ -392,7 +396,7 @@ def random_heatmap(size=224, seed=None):
     Returns:
         float32 array (height, width) with values in [0, 1).
     """
-    return np.random.default_rng(seed).random(_map_size(size)).astype(np.float32)
+    return np.random.default_rng(_seed(seed)).random(_map_size(size)).astype(np.float32)
 
 
 # --- pointing game and mask IoU against exact object masks ---------------------
@@ -612,7 +616,7 @@ def random_object_heatmap(object_masks, seed=None):
         raise ValueError(
             f"`object_masks` has no visible object: all {len(masks)} masks are all False; expected at least one pixel."
         )
-    picked = visible[np.random.default_rng(seed).integers(visible.size)]
+    picked = visible[np.random.default_rng(_seed(seed)).integers(visible.size)]
     return masks[picked].astype(np.float32)
 
 

@@ -22,6 +22,7 @@ import numpy as np
 from keras import ops
 
 from avcourse._api import register
+from avcourse._validation import check_bool, check_choice, check_number, check_positive_int
 from avcourse.layers import AlignmentDistance, SoftKMeans
 from avcourse.losses import contrastive_loss
 from avcourse.losses._replicas import per_replica
@@ -100,22 +101,26 @@ class CAVLModel(keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        for name, value in (("audio_trunk", audio_trunk), ("visual_trunk", visual_trunk)):
-            if value not in TRUNK_CONFIGS:
-                raise ValueError(f"`{name}` must be one of {sorted(TRUNK_CONFIGS)}; received {value!r}.")
-        if not margin > 0:
-            raise ValueError(f"`margin` must be > 0; received {margin!r}.")
+        check_choice(audio_trunk, "audio_trunk", sorted(TRUNK_CONFIGS))
+        check_choice(visual_trunk, "visual_trunk", sorted(TRUNK_CONFIGS))
+        check_number(margin, "margin", minimum=0, exclusive_minimum=True)
+        check_positive_int(num_audio_clusters, "num_audio_clusters")
+        if num_visual_clusters is not None:
+            check_positive_int(num_visual_clusters, "num_visual_clusters")
+        check_positive_int(embedding_dim, "embedding_dim")
+        check_number(stiffness, "stiffness", minimum=0, exclusive_minimum=True)
+        check_positive_int(iterations, "iterations")
         self.audio_trunk_config = audio_trunk
         self.visual_trunk_config = visual_trunk
-        self.audio_shape = tuple(audio_shape or TRUNK_CONFIGS[audio_trunk]["input_shape"])
-        self.image_shape = tuple(image_shape or TRUNK_CONFIGS[visual_trunk]["input_shape"])
+        self.audio_shape = _input_shape(audio_shape, "audio_shape", TRUNK_CONFIGS[audio_trunk]["input_shape"])
+        self.image_shape = _input_shape(image_shape, "image_shape", TRUNK_CONFIGS[visual_trunk]["input_shape"])
         self.embedding_dim = embedding_dim
         self.stiffness = stiffness
         self.iterations = iterations
         self.init = init
         self.margin = margin
         self.reduction = reduction
-        self.normalize = bool(normalize)
+        self.normalize = check_bool(normalize, "normalize")
         self.audio_trunk = conv_trunk(audio_trunk, self.audio_shape, audio_weights, name="audio_trunk")
         self.visual_trunk = conv_trunk(visual_trunk, self.image_shape, visual_weights, name="visual_trunk")
         self.audio_projection = keras.layers.Dense(embedding_dim, name="audio_projection")
@@ -125,8 +130,6 @@ class CAVLModel(keras.Model):
         self._distance_dtype = "float32" if self.dtype_policy.name.startswith("mixed") else None
         self.alignment = AlignmentDistance(reduction=reduction, name="alignment", dtype=self._distance_dtype)
         self.match_accuracy = keras.metrics.BinaryAccuracy(name="match_accuracy")
-        if isinstance(num_audio_clusters, bool) or not isinstance(num_audio_clusters, int) or num_audio_clusters < 1:
-            raise ValueError(f"`num_audio_clusters` must be an integer >= 1; received {num_audio_clusters!r}.")
         self.num_audio_clusters = num_audio_clusters
         self.num_visual_clusters = num_audio_clusters + 1 if num_visual_clusters is None else num_visual_clusters
         kmeans = dict(stiffness=stiffness, iterations=iterations, init=init, dtype=self._distance_dtype)
@@ -167,7 +170,21 @@ class CAVLModel(keras.Model):
         embedded = projection(ops.reshape(features, (batch, height * width, channels)))
         return _unit(embedded) if self.normalize else embedded
 
+    def _check_inputs(self, inputs):
+        """``inputs`` must be a dict with rank-4 ``"image"`` and ``"audio"`` batches (a static check, no values)."""
+        expected = {"audio": self.audio_shape, "image": self.image_shape}
+        if not isinstance(inputs, dict) or any(key not in inputs for key in expected):
+            got = sorted(map(str, inputs)) if isinstance(inputs, dict) else type(inputs).__name__
+            raise ValueError(
+                f"`inputs` must be a dict with {sorted(expected)} entries (other keys are ignored); received {got}."
+            )
+        for key, shape in expected.items():
+            got = tuple(getattr(inputs[key], "shape", np.shape(inputs[key])))
+            if len(got) != 4:
+                raise ValueError(f"'{key}' must have shape (batch,) + {shape}, rank 4; received shape {got}.")
+
     def call(self, inputs, training=False):
+        self._check_inputs(inputs)
         audio_features = self._embed(self.audio_trunk, self.audio_projection, inputs["audio"])
         visual_features = self._embed(self.visual_trunk, self.visual_projection, inputs["image"])
         audio_centers, audio_assignments = self.audio_kmeans(audio_features)
@@ -262,6 +279,15 @@ class CAVLModel(keras.Model):
             "reduction": self.reduction,
             "normalize": self.normalize,
         }
+
+
+def _input_shape(shape, name, default):
+    """``shape`` (or ``default`` when None) as a tuple of three positive ints (height, width, channels)."""
+    if shape is None:
+        return tuple(default)
+    if isinstance(shape, (str, bytes)) or not hasattr(shape, "__len__") or len(shape) != 3:
+        raise ValueError(f"`{name}` must be a tuple (rows, columns, channels) of 3 positive integers; received {shape!r}.")
+    return tuple(check_positive_int(size, f"{name}[{index}]") for index, size in enumerate(shape))
 
 
 def _unit(vectors):

@@ -35,11 +35,11 @@ Taught in: tutorials/07_cyclic_co_learning.ipynb
 import copy
 
 import keras
-import numpy as np
 from keras import ops
 
 from avcourse import audio
 from avcourse._api import register
+from avcourse._validation import check_bool, check_choice, check_nonnegative_int, check_number, check_positive_int
 from avcourse.losses import grounding as grounding_losses
 from avcourse.losses._replicas import per_replica
 from avcourse.models.backbones import conv_trunk
@@ -120,8 +120,7 @@ def audio_net(config="vggish", input_shape=None, weights=None, name="audio_net")
     >>> tuple(net.output.shape)
     (None, 64)
     """
-    if config not in AUDIO_NETS:
-        raise ValueError(f"`config` must be one of {sorted(AUDIO_NETS)}; received {config!r}.")
+    check_choice(config, "config", sorted(AUDIO_NETS))
     trunk = conv_trunk(AUDIO_NETS[config], input_shape, name=f"{name}_trunk")
     outputs = keras.layers.GlobalMaxPooling2D(name=f"{name}_pool")(trunk.output)
     model = keras.Model(trunk.input, outputs, name=name)
@@ -142,8 +141,7 @@ def object_net(config="resnet18", input_shape=None, weights=None, name="object_n
     Returns:
         a functional ``keras.Model`` (B, H, W, 3) → (B, D).
     """
-    if config not in OBJECT_NETS:
-        raise ValueError(f"`config` must be one of {sorted(OBJECT_NETS)}; received {config!r}.")
+    check_choice(config, "config", sorted(OBJECT_NETS))
     trunk = resnet18(OBJECT_NETS[config], input_shape, name=f"{name}_trunk")
     outputs = keras.layers.GlobalMaxPooling2D(name=f"{name}_pool")(trunk.output)
     model = keras.Model(trunk.input, outputs, name=name)
@@ -180,10 +178,7 @@ class GroundingNet(keras.layers.Layer):
 
     def __init__(self, units=(512, 128), **kwargs):
         super().__init__(**kwargs)
-        units = tuple(units)
-        if not units or any(isinstance(u, bool) or not isinstance(u, (int, np.integer)) or u < 1 for u in units):
-            raise ValueError(f"`units` must be a non-empty sequence of positive integers; received {units!r}.")
-        self.units = tuple(int(u) for u in units)
+        self.units = _units(units, "units")
         self.hidden = [keras.layers.Dense(u, activation="relu", name=f"fc{i + 1}") for i, u in enumerate(self.units)]
         self.classifier = keras.layers.Dense(2, name=f"fc{len(self.units) + 1}")
 
@@ -249,11 +244,11 @@ class ObjectConditionedSeparator(keras.layers.Layer):
         self, object_config="resnet18", object_shape=(224, 224, 3), channels=32, depth=7, base_channels=64, **kwargs
     ):
         super().__init__(**kwargs)
-        self.object_config = object_config
-        self.object_shape = tuple(object_shape)
-        self.channels = channels
-        self.depth = depth
-        self.base_channels = base_channels
+        self.object_config = check_choice(object_config, "object_config", sorted(OBJECT_NETS))
+        self.object_shape = _shape(object_shape, "object_shape", 3)
+        self.channels = check_positive_int(channels, "channels")
+        self.depth = check_positive_int(depth, "depth")
+        self.base_channels = check_positive_int(base_channels, "base_channels")
         self.unet = UNetSeparator(
             depth=depth, base_channels=base_channels, visual_dim=0, output_channels=channels, name="audio_unet"
         )
@@ -294,16 +289,18 @@ class ObjectConditionedSeparator(keras.layers.Layer):
         }
 
 
-def _check_choice(value, name, choices):
-    if value not in choices:
-        raise ValueError(f"`{name}` must be one of {tuple(choices)}; received {value!r}.")
-    return value
+def _units(units, name):
+    """A non-empty sequence of positive ints as a tuple."""
+    if isinstance(units, (str, bytes)) or not hasattr(units, "__len__") or len(units) == 0:
+        raise ValueError(f"`{name}` must be a non-empty sequence of positive integers; received {units!r}.")
+    return tuple(check_positive_int(u, f"{name}[{i}]") for i, u in enumerate(units))
 
 
-def _positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"`{name}` must be a positive integer; received {value!r}.")
-    return int(value)
+def _shape(shape, name, channels):
+    """``shape`` as a tuple (rows, columns, ``channels``) of positive ints."""
+    if isinstance(shape, (str, bytes)) or not hasattr(shape, "__len__") or len(shape) != 3 or shape[-1] != channels:
+        raise ValueError(f"`{name}` must be (rows, columns, {channels}) with positive integer sizes; received {shape!r}.")
+    return tuple(check_positive_int(d, f"{name}[{i}]") for i, d in enumerate(shape))
 
 
 @register
@@ -371,32 +368,24 @@ class CCoLModel(keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.stage = _check_choice(stage, "stage", CCOL_STAGES)
-        self.audio_net_config = _check_choice(audio_net, "audio_net", AUDIO_NETS)
-        self.object_net_config = _check_choice(object_net, "object_net", OBJECT_NETS)
-        self.audio_shape = tuple(int(d) for d in audio_shape)
-        self.object_shape = tuple(int(d) for d in object_shape)
-        if len(self.audio_shape) != 3 or self.audio_shape[-1] != 1:
-            raise ValueError(f"`audio_shape` must be (bins, frames, 1); received {audio_shape!r}.")
-        if len(self.object_shape) != 3 or self.object_shape[-1] != 3:
-            raise ValueError(f"`object_shape` must be (height, width, 3); received {object_shape!r}.")
-        self.grounding_units = tuple(grounding_units)
-        self.separator_depth = _positive_int(separator_depth, "separator_depth")
-        self.separator_base_channels = _positive_int(separator_base_channels, "separator_base_channels")
-        self.separator_channels = _positive_int(separator_channels, "separator_channels")
-        if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or epsilon < 0:
-            raise ValueError(f"`epsilon` must be a number >= 0; received {epsilon!r}.")
-        self.epsilon = float(epsilon)
-        if not isinstance(weighted, bool):
-            raise ValueError(f"`weighted` must be True or False; received {weighted!r}.")
-        self.weighted = weighted
+        self.stage = check_choice(stage, "stage", CCOL_STAGES)
+        self.audio_net_config = check_choice(audio_net, "audio_net", AUDIO_NETS)
+        self.object_net_config = check_choice(object_net, "object_net", OBJECT_NETS)
+        self.audio_shape = _shape(audio_shape, "audio_shape", 1)
+        self.object_shape = _shape(object_shape, "object_shape", 3)
+        self.grounding_units = _units(grounding_units, "grounding_units")
+        self.separator_depth = check_positive_int(separator_depth, "separator_depth")
+        self.separator_base_channels = check_positive_int(separator_base_channels, "separator_base_channels")
+        self.separator_channels = check_positive_int(separator_channels, "separator_channels")
+        self.epsilon = check_number(epsilon, "epsilon", minimum=0)
+        self.weighted = check_bool(weighted, "weighted")
         if loss_weights is not None:
             known = {key for weights in STAGE_LOSS_WEIGHTS.values() for key in weights}
-            unknown = set(loss_weights) - known
-            if not isinstance(loss_weights, dict) or unknown:
+            if not isinstance(loss_weights, dict) or set(loss_weights) - known:
                 raise ValueError(f"`loss_weights` must be a dict with keys in {sorted(known)}; received {loss_weights!r}.")
-        self.loss_weights = None if loss_weights is None else {k: float(v) for k, v in loss_weights.items()}
-        self.seed = seed
+            loss_weights = {k: check_number(v, f"loss_weights[{k!r}]", minimum=0) for k, v in loss_weights.items()}
+        self.loss_weights = loss_weights
+        self.seed = None if seed is None else check_nonnegative_int(seed, "seed")
         self.audio_weights = audio_weights
         self.object_weights = object_weights
 
@@ -527,7 +516,7 @@ class CCoLModel(keras.Model):
 
     def with_stage(self, stage):
         """A copy of this model, weights included, that trains ``stage``."""
-        _check_choice(stage, "stage", CCOL_STAGES)
+        check_choice(stage, "stage", CCOL_STAGES)
         config = {**self.get_config(), "stage": stage}
         model = type(self).from_config(config)
         if not self.built:

@@ -23,16 +23,12 @@ import numpy as np
 from keras import ops
 
 from avcourse._api import register
+from avcourse._validation import check_choice, check_nonnegative_int, check_number, check_positive_int
 from avcourse.losses import PoissonNLL, poisson_mode
 from avcourse.models.backbones import TRUNK_CONFIGS, conv_trunk
+from avcourse.models.cavl import _input_shape
 
 __all__ = ["SourceCounter", "counting_learning_rate", "counting_lr_schedule", "counting_optimizer"]
-
-
-def _check_int(value, name, minimum):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"`{name}` must be an integer >= {minimum}; received {value!r}.")
-    return int(value)
 
 
 @register
@@ -99,15 +95,12 @@ class SourceCounter(keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if audio_trunk not in TRUNK_CONFIGS:
-            raise ValueError(f"`audio_trunk` must be one of {sorted(TRUNK_CONFIGS)}; received {audio_trunk!r}.")
-        self.hidden_units = _check_int(hidden_units, "hidden_units", 1)
-        self.max_count = _check_int(max_count, "max_count", 1)
-        if isinstance(min_rate, bool) or not isinstance(min_rate, (int, float)) or not min_rate > 0:
-            raise ValueError(f"`min_rate` must be a number > 0; received {min_rate!r}.")
-        self.min_rate = float(min_rate)
+        check_choice(audio_trunk, "audio_trunk", sorted(TRUNK_CONFIGS))
+        self.hidden_units = check_positive_int(hidden_units, "hidden_units")
+        self.max_count = check_positive_int(max_count, "max_count")
+        self.min_rate = check_number(min_rate, "min_rate", minimum=0, exclusive_minimum=True)
         self.audio_trunk_config = audio_trunk
-        self.audio_shape = tuple(audio_shape or TRUNK_CONFIGS[audio_trunk]["input_shape"])
+        self.audio_shape = _input_shape(audio_shape, "audio_shape", TRUNK_CONFIGS[audio_trunk]["input_shape"])
         self.audio_trunk = conv_trunk(audio_trunk, self.audio_shape, audio_weights, name="audio_trunk")
         self.pool = keras.layers.GlobalMaxPooling2D(name="pool")
         self.hidden = keras.layers.Dense(self.hidden_units, activation="relu", name="hidden")
@@ -151,7 +144,7 @@ class SourceCounter(keras.Model):
             if "audio" not in inputs:
                 raise ValueError(f"`inputs` dict must have an 'audio' entry; received keys {sorted(inputs)}.")
             inputs = inputs["audio"]
-        shape = tuple(inputs.shape)
+        shape = tuple(getattr(inputs, "shape", np.shape(inputs)))
         if len(shape) != 4 or tuple(shape[1:]) != self.audio_shape:
             raise ValueError(
                 f"audio inputs must have shape (batch,) + {self.audio_shape}; received shape {shape}."
@@ -220,8 +213,7 @@ class SourceCounter(keras.Model):
         Returns:
             numpy int32 array (N,) of counts.
         """
-        if rule not in ("mode", "round"):
-            raise ValueError(f"`rule` must be 'mode' or 'round'; received {rule!r}.")
+        check_choice(rule, "rule", ("mode", "round"))
         rates = self.predict(inputs, batch_size=batch_size, verbose=verbose)
         if rule == "round":
             return np.clip(np.rint(np.asarray(rates, dtype=np.float64)), 0, self.max_count).astype("int32")
@@ -240,7 +232,10 @@ class SourceCounter(keras.Model):
 
 def counting_learning_rate(epoch, initial=0.01, decay=0.5):
     """The paper's counting learning rate at ``epoch`` (0-based): ``initial / (1 + decay · epoch)``."""
-    return float(initial) / (1.0 + float(decay) * int(epoch))
+    epoch = check_nonnegative_int(epoch, "epoch")
+    initial = check_number(initial, "initial", minimum=0, exclusive_minimum=True)
+    decay = check_number(decay, "decay", minimum=0)
+    return initial / (1.0 + decay * epoch)
 
 
 def counting_optimizer(learning_rate=0.01, momentum=0.9):
@@ -253,6 +248,9 @@ def counting_optimizer(learning_rate=0.01, momentum=0.9):
     >>> type(opt).__name__, round(float(opt.learning_rate), 4), opt.momentum
     ('SGD', 0.01, 0.9)
     """
+    if not callable(learning_rate):  # a LearningRateSchedule (or a callable) is checked by Keras
+        check_number(learning_rate, "learning_rate", minimum=0, exclusive_minimum=True)
+    check_number(momentum, "momentum", minimum=0, maximum=1, exclusive_maximum=True)
     return keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum)
 
 
@@ -267,6 +265,8 @@ def counting_lr_schedule(initial=0.01, decay=0.5, verbose=0):
     >>> counter.compile(optimizer=counting_optimizer())
     >>> # counter.fit(dataset, epochs=10, callbacks=[counting_lr_schedule()])
     """
+
+    counting_learning_rate(0, initial, decay)  # check `initial` and `decay` now, not at the first epoch
 
     def schedule(epoch, learning_rate=None):
         return counting_learning_rate(epoch, initial, decay)

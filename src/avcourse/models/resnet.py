@@ -22,6 +22,7 @@ Taught in: tutorials/07_cyclic_co_learning.ipynb
 import keras
 
 from avcourse._api import register
+from avcourse._validation import check_choice, check_positive_int
 
 __all__ = ["RESNET_CONFIGS", "ResidualBlock", "resnet18"]
 
@@ -67,10 +68,10 @@ class ResidualBlock(keras.layers.Layer):
 
     def __init__(self, filters, strides=1, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(filters, bool) or not isinstance(filters, int) or filters < 1:
-            raise ValueError(f"`filters` must be a positive integer; received {filters!r}.")
-        if strides not in (1, 2):
+        filters = check_positive_int(filters, "filters")
+        if isinstance(strides, bool) or strides not in (1, 2):
             raise ValueError(f"`strides` must be 1 or 2; received {strides!r}.")
+        strides = int(strides)
         self.filters = filters
         self.strides = strides
         self.conv1 = keras.layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False, name="conv1")
@@ -131,12 +132,12 @@ def resnet18(config="resnet18", input_shape=None, weights=None, name=None):
     >>> tuple(trunk.output.shape)
     (None, 6, 6, 64)
     """
-    if config not in RESNET_CONFIGS:
-        raise ValueError(f"`config` must be one of {sorted(RESNET_CONFIGS)}; received {config!r}.")
+    check_choice(config, "config", sorted(RESNET_CONFIGS))
     spec = RESNET_CONFIGS[config]
-    input_shape = tuple(input_shape or spec["input_shape"])
-    if len(input_shape) != 3:
-        raise ValueError(f"`input_shape` must be (height, width, channels); received {input_shape}.")
+    input_shape = spec["input_shape"] if input_shape is None else input_shape
+    if isinstance(input_shape, (str, bytes)) or not hasattr(input_shape, "__len__") or len(input_shape) != 3:
+        raise ValueError(f"`input_shape` must be (height, width, channels); received {input_shape!r}.")
+    input_shape = tuple(check_positive_int(size, f"input_shape[{i}]") for i, size in enumerate(input_shape))
     filters, kernel, stride, pool = spec["stem"]
     reduction = stride * (2 if pool else 1) * 2 ** (len(spec["widths"]) - 1)
     if input_shape[0] < reduction or input_shape[1] < reduction:

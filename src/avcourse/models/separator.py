@@ -28,6 +28,14 @@ from keras import ops
 
 from avcourse import audio
 from avcourse._api import register
+from avcourse._validation import (
+    as_float_array,
+    check_bool,
+    check_choice,
+    check_nonnegative_int,
+    check_number,
+    check_positive_int,
+)
 from avcourse.losses._replicas import per_replica
 from avcourse.losses.separation import binary_mask_bce_elements, ratio_mask_l1_elements
 
@@ -42,18 +50,6 @@ __all__ = [
 
 MASK_TYPES = ("ratio", "binary")
 CONDITIONINGS = ("visual", "oracle", "encoder")
-
-
-def _check_int(value, name, minimum):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"`{name}` must be an integer >= {minimum}; received {value!r}.")
-    return int(value)
-
-
-def _check_float(value, name, minimum=0.0):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) or not value > minimum:
-        raise ValueError(f"`{name}` must be a number > {minimum}; received {value!r}.")
-    return float(value)
 
 
 def _static(tensor):
@@ -169,22 +165,16 @@ class UNetSeparator(keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.depth = _check_int(depth, "depth", 1)
-        self.base_channels = _check_int(base_channels, "base_channels", 1)
-        self.max_channels = _check_int(max_channels, "max_channels", 1)
-        self.visual_dim = _check_int(visual_dim, "visual_dim", 0)
-        self.output_channels = None if output_channels is None else _check_int(output_channels, "output_channels", 1)
-        self.visual_units = _check_int(visual_units, "visual_units", 1)
-        if mask_type not in MASK_TYPES:
-            raise ValueError(f"`mask_type` must be one of {MASK_TYPES}; received {mask_type!r}.")
-        self.mask_type = mask_type
-        self.max_ratio = _check_float(max_ratio, "max_ratio")
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or threshold < 0:
-            raise ValueError(f"`threshold` must be a number >= 0; received {threshold!r}.")
-        self.threshold = float(threshold)
-        if not isinstance(weighted, bool):
-            raise ValueError(f"`weighted` must be True or False; received {weighted!r}.")
-        self.weighted = weighted
+        self.depth = check_positive_int(depth, "depth")
+        self.base_channels = check_positive_int(base_channels, "base_channels")
+        self.max_channels = check_positive_int(max_channels, "max_channels")
+        self.visual_dim = check_nonnegative_int(visual_dim, "visual_dim")
+        self.output_channels = None if output_channels is None else check_positive_int(output_channels, "output_channels")
+        self.visual_units = check_positive_int(visual_units, "visual_units")
+        self.mask_type = check_choice(mask_type, "mask_type", MASK_TYPES)
+        self.max_ratio = check_number(max_ratio, "max_ratio", minimum=0, exclusive_minimum=True)
+        self.threshold = check_number(threshold, "threshold", minimum=0)
+        self.weighted = check_bool(weighted, "weighted")
 
         channels = self.encoder_channels
         self.down_convs = [
@@ -382,8 +372,8 @@ def visual_vectors_from_labels(labels, num_classes, dim):
     >>> visual_vectors_from_labels(np.array([2, 0]), num_classes=3, dim=4).tolist()
     [[0.0, 0.0, 1.0, 0.0], [1.0, 0.0, 0.0, 0.0]]
     """
-    num_classes = _check_int(num_classes, "num_classes", 1)
-    dim = _check_int(dim, "dim", 1)
+    num_classes = check_positive_int(num_classes, "num_classes")
+    dim = check_positive_int(dim, "dim")
     if dim < num_classes:
         raise ValueError(f"`dim` ({dim}) must be >= `num_classes` ({num_classes}) for one-hot oracle vectors.")
     is_tensor = ops.is_tensor(labels)
@@ -458,8 +448,7 @@ class VisuallyGuidedSeparator(keras.Model):
             raise ValueError(f"`separator` must be a UNetSeparator; received {type(separator).__name__}.")
         if conditioning is None:
             conditioning = "encoder" if visual_encoder is not None else "visual"
-        if conditioning not in CONDITIONINGS:
-            raise ValueError(f"`conditioning` must be one of {CONDITIONINGS}; received {conditioning!r}.")
+        check_choice(conditioning, "conditioning", CONDITIONINGS)
         if (conditioning == "encoder") != (visual_encoder is not None):
             raise ValueError(
                 f"`visual_encoder` must be given exactly when conditioning='encoder'; received conditioning="
@@ -469,7 +458,7 @@ class VisuallyGuidedSeparator(keras.Model):
             from avcourse.data import world
 
             num_classes = len(world.instrument_names())
-        self.num_classes = _check_int(num_classes, "num_classes", 1)
+        self.num_classes = check_positive_int(num_classes, "num_classes")
         if conditioning == "oracle" and self.num_classes > separator.visual_dim:
             raise ValueError(
                 f"oracle conditioning needs visual_dim >= num_classes; received visual_dim="
@@ -587,8 +576,7 @@ def cavl_visual_vectors(cavl_model, images, audio_features, mode="center", batch
     Returns:
         numpy float32 (N, embedding_dim) for ``"center"``, (N, C) for ``"mask"``.
     """
-    if mode not in ("center", "mask"):
-        raise ValueError(f"`mode` must be 'center' or 'mask'; received {mode!r}.")
+    check_choice(mode, "mode", ("center", "mask"))
     if not hasattr(cavl_model, "visual_kmeans") or not hasattr(cavl_model, "visual_trunk"):
         raise ValueError(f"`cavl_model` must be a CAVLModel; received {type(cavl_model).__name__}.")
     if cavl_model.num_audio_clusters != 1:
@@ -596,14 +584,14 @@ def cavl_visual_vectors(cavl_model, images, audio_features, mode="center", batch
             "`cavl_model` must have num_audio_clusters == 1 (one object per picture); received "
             f"{cavl_model.num_audio_clusters}. Use `cavl_model.with_num_clusters(1)`."
         )
-    images = np.asarray(images, "float32")
-    audio_features = np.asarray(audio_features, "float32")
-    if images.ndim != 4 or audio_features.ndim != 4 or len(images) != len(audio_features):
+    images = as_float_array(images, "images", ndim=4).astype("float32", copy=False)
+    audio_features = as_float_array(audio_features, "audio_features", ndim=4).astype("float32", copy=False)
+    if len(images) != len(audio_features):
         raise ValueError(
             "`images` (N, H, W, 3) and `audio_features` (N, bins, frames, 1) must be batches of the same size; "
             f"received {images.shape} and {audio_features.shape}."
         )
-    _check_int(batch_size, "batch_size", 1)
+    batch_size = check_positive_int(batch_size, "batch_size")
     vectors = []
     for start in range(0, len(images), batch_size):
         batch = {"image": images[start : start + batch_size], "audio": audio_features[start : start + batch_size]}
@@ -647,8 +635,10 @@ def separate(mixture_waveform, visual_vector, separator, config=None, *, mask_th
     if not isinstance(separator, UNetSeparator):
         raise ValueError(f"`separator` must be a UNetSeparator; received {type(separator).__name__}.")
     config = audio._config(config)
-    mixture = np.asarray(mixture_waveform, "float32")
-    visual = np.asarray(visual_vector, "float32")
+    mixture = as_float_array(mixture_waveform, "mixture_waveform", min_ndim=1).astype("float32", copy=False)
+    visual = as_float_array(visual_vector, "visual_vector", min_ndim=1).astype("float32", copy=False)
+    if mask_threshold is not None:
+        mask_threshold = check_number(mask_threshold, "mask_threshold")
     single = mixture.ndim == 1
     if single:
         mixture = mixture[None]

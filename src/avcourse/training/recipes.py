@@ -6,7 +6,9 @@ A recipe is a YAML file of the paper's settings (asteroid-style). Running it:
    overrides when ``smoke=True`` (tiny sizes on the synthetic world), then the
    command line's ``key=value`` overrides (dotted keys, YAML-typed values:
    ``training.batch_size=64``, ``training.epochs=[2,1,1]``,
-   ``model.audio_weights=null``), and checks the result.
+   ``model.audio_weights=null``), and checks the result. Each override must
+   have the type of the value it replaces (``training.epochs=abc`` is an
+   error), and every check runs before anything is written.
 2. :func:`train` creates the run directory, saves the resolved config there
    and trains stage by stage with ``model.fit`` and three callbacks per stage:
    ``ModelCheckpoint`` (weights each epoch), ``TensorBoard`` (logs) and
@@ -26,6 +28,10 @@ Run directory:
   logs/<stage>/                 TensorBoard event files
   metrics.json                  written by evaluate
 ```
+
+A start that fails before its first epoch is saved (a model that cannot be
+built, unreadable data) removes the run directory it made, so that the
+corrected command can start again in the same ``--run-dir``.
 
 Resuming: run the same command with ``--run-dir`` pointing at the killed
 run. Completed stages (``progress.json``) are not retrained: their final
@@ -56,6 +62,7 @@ import copy
 import datetime
 import difflib
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -64,7 +71,7 @@ import numpy as np
 import yaml
 
 from avcourse import audio
-from avcourse._validation import check_positive_int
+from avcourse._validation import check_nonnegative_int, check_number, check_positive_int
 from avcourse.training import distribute
 
 __all__ = ["TASKS", "apply_overrides", "build_models", "evaluate", "load_recipe", "register_cli", "train"]
@@ -92,7 +99,15 @@ def _flatten(config, prefix=""):
 
 
 def apply_overrides(config, overrides):
-    """A copy of ``config`` with ``key=value`` overrides applied.
+    """A copy of ``config`` with ``key=value`` overrides applied, each checked against the key's type.
+
+    An override must have the type of the value it replaces (the recipe's
+    default): an int for an int (``training.epochs=abc`` or ``=2.5`` is
+    refused), a finite number for a float (ints and YAML-1.1 strings such as
+    ``1e-3`` become floats), true/false for a bool, a string for a string, a
+    list for a list (elements as the default's), a mapping for a section.
+    A key whose default is ``null`` takes any value; ``null`` replaces a
+    non-null default only for :data:`_NULLABLE` keys.
 
     Args:
         config: nested dict (a loaded recipe).
@@ -104,8 +119,10 @@ def apply_overrides(config, overrides):
         the new nested dict.
 
     Raises:
-        ValueError: for a string without ``=``, or a key the recipe does not
-            have (the message names it and the closest known keys).
+        ValueError: for a string without ``=``, a value that is not valid
+            YAML, a key the recipe does not have (the message names it and
+            the closest known keys) or a value of the wrong type (the message
+            names the key, the expected type and the value received).
 
     Examples:
     >>> apply_overrides({"training": {"batch_size": 32}}, ["training.batch_size=64"])
@@ -114,25 +131,117 @@ def apply_overrides(config, overrides):
     config = copy.deepcopy(config)
     if isinstance(overrides, dict):
         pairs = list(overrides.items())
+    elif isinstance(overrides, str):
+        raise ValueError(f"`overrides` must be a list of 'dotted.key=value' strings or a dict; received the string {overrides!r}.")
     else:
         pairs = []
         for item in overrides:
             if not isinstance(item, str) or "=" not in item:
                 raise ValueError(f"`overrides` entries must look like 'dotted.key=value'; received {item!r}.")
             key, raw = item.split("=", 1)
-            pairs.append((key.strip(), yaml.safe_load(raw) if raw.strip() else None))
-    flat = _flatten(config)
-    known = set(flat) | {prefix for key in flat for prefix in _prefixes(key)}
+            pairs.append((key.strip(), _parse_value(key.strip(), raw)))
     for key, value in pairs:
-        if key not in known:
-            close = difflib.get_close_matches(key, sorted(known), n=5, cutoff=0.5)
+        flat = _flatten(config)
+        known = set(flat) | {prefix for name in flat for prefix in _prefixes(name)}
+        if not isinstance(key, str) or key not in known:
+            close = difflib.get_close_matches(str(key), sorted(known), n=5, cutoff=0.5)
             raise ValueError(f"unknown config key {key!r} in `overrides`; expected a key of the recipe (closest: {close}).")
         *parents, leaf = key.split(".")
         node = config
         for part in parents:
             node = node[part]
-        node[leaf] = value
+        node[leaf] = _typed(key, value, node[leaf])
     return config
+
+
+# Keys whose non-null default may be replaced by null (no shuffling; the world's default scenes).
+_NULLABLE = ("data.shuffle_buffer", "data.scene_options")
+
+
+def _parse_value(key, raw):
+    """The YAML value of one ``key=value`` override (empty: null)."""
+    if not raw.strip():
+        return None
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError as error:
+        problem = " ".join(str(getattr(error, "problem", None) or error).split())
+        raise ValueError(f"override {key}={raw!r}: the value is not valid YAML ({problem}).") from None
+
+
+def _kind(value):
+    """The type name an override is checked against (bools are not ints)."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str):
+        return "str"
+    if isinstance(value, (list, tuple)):
+        return "list"
+    if isinstance(value, dict):
+        return "mapping"
+    return type(value).__name__
+
+
+_RECEIVED = {
+    "bool": "a bool",
+    "int": "an integer",
+    "float": "a float",
+    "str": "a string",
+    "list": "a list",
+    "mapping": "a mapping",
+    "non-finite number": "not finite",
+}
+_EXPECTED = {
+    "bool": "true or false",
+    "int": "an integer",
+    "float": "a finite number",
+    "str": "a string",
+    "list": "a list",
+    "mapping": "a mapping",
+}
+
+
+def _typed(key, value, default):
+    """``value`` if it has the type of ``default`` (floats: as float; lists: checked per element); else raise."""
+    if default is None:
+        return list(value) if isinstance(value, tuple) else value
+    if value is None:
+        if key in _NULLABLE:
+            return None
+        raise ValueError(f"`{key}` must be {_EXPECTED.get(_kind(default), _kind(default))} (the recipe has {_short(default)}); received null.")
+    expected = _kind(default)
+    received = _kind(value)
+    if expected == "float":
+        if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
+            try:
+                value, received = float(value), "float"
+            except ValueError:
+                pass
+        if received in ("int", "float"):
+            if math.isfinite(value):
+                return float(value)
+            received = "non-finite number"
+    elif expected == received:
+        if expected != "list":
+            return value
+        value = list(value)
+        if default and all(_kind(item) == _kind(default[0]) for item in default):
+            return [_typed(f"{key}[{index}]", item, default[0]) for index, item in enumerate(value)]
+        return value
+    raise ValueError(
+        f"`{key}` must be {_EXPECTED.get(expected, expected)} (the recipe has {_short(default)}); "
+        f"received {_short(value)} ({_RECEIVED.get(received, received)})."
+    )
+
+
+def _short(value, limit=60):
+    """``repr(value)``, cut to ``limit`` characters (a whole section would fill the line)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 4] + " ..."
 
 
 def _prefixes(key):
@@ -159,7 +268,7 @@ def load_recipe(config_path, overrides=(), *, smoke=False):
     path = Path(config_path)
     if not path.is_file():
         raise FileNotFoundError(f"recipe config {str(path)!r} does not exist; expected recipes/<task>/config.yaml.")
-    config = yaml.safe_load(path.read_text())
+    config = _read_yaml(path, "recipe config")
     if not isinstance(config, dict):
         raise ValueError(f"`config_path` {str(path)!r} must hold a YAML mapping; received {type(config).__name__}.")
     smoke_overrides = config.pop("smoke", None) or {}
@@ -169,10 +278,26 @@ def load_recipe(config_path, overrides=(), *, smoke=False):
     return _check(apply_overrides(config, overrides))
 
 
+def _read_yaml(path, what):
+    """The YAML document of ``path``; a syntax error becomes a one-line ValueError naming the file and line."""
+    try:
+        return yaml.safe_load(Path(path).read_text())
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = " ".join(str(getattr(error, "problem", None) or error).split())
+        raise ValueError(f"{what} {str(path)!r} is not valid YAML{where}: {problem}.") from None
+
+
 def _check(config):
     missing = [key for key in _REQUIRED if key not in config]
     if missing:
         raise ValueError(f"recipe config lacks the section(s) {missing}; expected {list(_REQUIRED)}.")
+    for section in _REQUIRED[2:]:
+        if not isinstance(config[section], dict):
+            raise ValueError(f"`{section}` must be a mapping (a section of the recipe); received {config[section]!r}.")
+    check_nonnegative_int(config["seed"], "seed")
+    _check_ranges(config)
     if config["task"] not in TASKS:
         raise ValueError(f"`task` must be one of {TASKS}; received {config['task']!r}.")
     if config["data"].get("source") not in SOURCES:
@@ -183,6 +308,23 @@ def _check(config):
     check_positive_int(training.get("batch_size"), "training.batch_size")
     audio.AudioConfig(**config["audio"])  # raises on a bad audio setting
     return config
+
+
+def _check_ranges(config):
+    """Values of the right type that still cannot train: zero epochs, a negative learning rate, ..."""
+    for key, value in _flatten(config).items():
+        leaf = key.rsplit(".", 1)[-1]
+        values = value if isinstance(value, list) else [value]
+        if leaf == "epochs":
+            for item in values:
+                check_positive_int(item, key)
+        elif leaf in ("learning_rate", "learning_rates"):
+            for item in values:
+                check_number(item, key, minimum=0, exclusive_minimum=True)
+        elif key in ("data.image_size", "data.crop_size", "data.num_train", "data.num_test", "data.num_mix"):
+            check_positive_int(value, key)
+        elif key == "data.shuffle_buffer" and value is not None:
+            check_nonnegative_int(value, key)
 
 
 def _audio_config(config):
@@ -216,7 +358,12 @@ class _Run:
         self.extra_callbacks = list(callbacks or [])
         self.verbose = config["training"].get("verbose", 2)
         progress = self.root / "progress.json"
-        self.progress = json.loads(progress.read_text()) if progress.is_file() else {"completed": [], "histories": {}}
+        self.progress = {"completed": [], "histories": {}}
+        if progress.is_file():
+            try:
+                self.progress = json.loads(progress.read_text())
+            except ValueError as error:
+                raise ValueError(f"{str(progress)!r} is not valid JSON ({error}); restore it or start a new run_dir.") from None
 
     def stage_dir(self, stage):
         return self.root / "stages" / stage
@@ -248,7 +395,7 @@ class _Run:
         """Load a completed stage's final weights (optimizer state included) into ``model``."""
         if model.optimizer is not None and not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
-        model.load_weights(str(self.stage_dir(stage) / "final.weights.h5"))
+        model.load_weights(_final_weights(self.root, stage))
 
     def complete(self, stage, model, history):
         folder = self.stage_dir(stage)
@@ -262,6 +409,17 @@ class _Run:
         shutil.rmtree(folder / "backup", ignore_errors=True)
 
 
+def _final_weights(folder, stage):
+    """Path (str) of a stage's final weights in a run directory; a clear error if the stage never finished."""
+    path = Path(folder) / "stages" / stage / "final.weights.h5"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"run directory {str(folder)!r} has no final weights of stage {stage!r} ({path}); the stage has not "
+            "finished: resume it with `avcourse train --config ... --run-dir` first."
+        )
+    return str(path)
+
+
 def _run_dir(config, run_dir):
     if run_dir is not None:
         return Path(run_dir)
@@ -273,7 +431,7 @@ def _save_or_compare(config, folder):
     """Save the resolved config, or, resuming, check it matches the saved one."""
     path = folder / "config.yaml"
     if path.is_file():
-        saved = _flatten(yaml.safe_load(path.read_text()))
+        saved = _flatten(_read_yaml(path, "the run's config") or {})
         current = _flatten(config)
         differing = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k) and k not in _RESUMABLE_CHANGES)
         if differing:
@@ -492,7 +650,7 @@ def _trained_cavl(config, folder):
     stages = _stages(config)
     model = _cavl_model(config, num_audio_clusters=stages[-1].num_audio_clusters)
     model(model._dummy_inputs())
-    model.load_weights(str(Path(folder) / "stages" / stages[-1].name / "final.weights.h5"))
+    model.load_weights(_final_weights(folder, stages[-1].name))
     return model, stages
 
 
@@ -556,7 +714,7 @@ def _evaluate_counting(config, folder):
 
     model = _counter(config)
     model.build()
-    model.load_weights(str(Path(folder) / "stages" / "counting" / "final.weights.h5"))
+    model.load_weights(_final_weights(folder, "counting"))
     test = _scenes(config, "test", tuple(config["training"]["num_sources"]), config["training"]["batch_size"])
     truth, predicted = [], []
     for batch in test.as_numpy_iterator():
@@ -660,7 +818,7 @@ def _separation_cavl(config, folder, run=None):
     if config["cavl_weights"]:
         model.load_weights(config["cavl_weights"])
     elif run is None:  # evaluating: the run trained it
-        model.load_weights(str(Path(folder) / "stages" / "cavl_c1" / "final.weights.h5"))
+        model.load_weights(_final_weights(folder, "cavl_c1"))
     else:
         training = config["cavl_training"]
         model.compile(optimizer=_adam(config)(training["learning_rate"]))
@@ -703,7 +861,7 @@ def _evaluate_separation(config, folder):
     cavl_model = _separation_cavl(config, folder) if _check_guidance(config) else None
     model = _separator_model(config, _vector_dim(config, cavl_model))
     model.build()
-    model.load_weights(str(Path(folder) / "stages" / "separator" / "final.weights.h5"))
+    model.load_weights(_final_weights(folder, "separator"))
     test = _mixtures(config, "test", config["training"]["batch_size"])
     if cavl_model is not None:
         test = _with_visual(config, test, cavl_model)
@@ -786,7 +944,7 @@ def _evaluate_ccol(config, folder):
 
     last = _ccol_stages(config)[-1]
     model = _ccol_model(config, last.variant)
-    model.load_weights(str(Path(folder) / "stages" / last.name / "final.weights.h5"))
+    model.load_weights(_final_weights(folder, last.name))
     data = collect(_ccol_data(config, "test", config["training"]["batch_size"]))
     settings = _audio_config(config)
     return {
@@ -824,13 +982,18 @@ def train(config_path, overrides=(), *, run_dir=None, smoke=False, callbacks=Non
         dict with ``run_dir`` (a ``Path``), ``config`` (resolved) and
         ``histories`` (stage name → ``history.history``).
     """
+    # Everything that can be checked without a model is checked before the run directory is made.
     config = load_recipe(config_path, overrides, smoke=smoke)
     folder = _run_dir(config, run_dir)
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"`run_dir` {str(folder)!r} is a file; expected a run directory (new or interrupted).")
+    start, chief = _Start(folder), True
     training = config["training"]
     previous_policy = keras.mixed_precision.global_policy()
     distribute.set_mixed_precision(bool(training.get("mixed_precision", False)))
     try:
         distribution = distribute.make_distribution(training.get("strategy", "default"))
+        chief = distribution.is_chief
         distribution.per_replica_batch_size(training["batch_size"])
         if distribution.is_chief:
             _save_or_compare(config, folder)
@@ -838,9 +1001,60 @@ def train(config_path, overrides=(), *, run_dir=None, smoke=False, callbacks=Non
         keras.utils.set_random_seed(config["seed"])
         with distribution.scope():
             histories = _TRAINERS[config["task"]][0](run)
+    except BaseException:
+        if chief:  # only the chief owns the run directory
+            start.discard_if_empty()
+        raise
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
     return {"run_dir": folder, "config": config, "histories": histories}
+
+
+class _Start:
+    """What a new run's start creates, removed again if the start fails before an epoch is saved.
+
+    A failed start (a model that cannot be built, data that cannot be read,
+    an interrupt in the first epoch) then leaves no half-made run directory
+    whose ``config.yaml`` would refuse the corrected rerun as "another
+    config". A run that saved an epoch, or a resumed one, is kept as it is.
+    """
+
+    def __init__(self, folder):
+        self.folder = Path(folder)
+        self.fresh = not (self.folder / "config.yaml").is_file()
+        self.existed = self.folder.is_dir()
+        self.before = set(self.folder.iterdir()) if self.existed else set()
+        # The folders this start creates: the run directory and its missing parents (runs/<recipe>/).
+        self.created = []
+        path = self.folder
+        while not path.exists() and path != path.parent:
+            self.created.append(path)
+            path = path.parent
+
+    def has_progress(self):
+        if not self.folder.is_dir():
+            return False
+        try:
+            if json.loads((self.folder / "progress.json").read_text()).get("completed"):
+                return True
+        except (OSError, ValueError, AttributeError):
+            pass
+        saved = ("stages/*/checkpoints/*", "stages/*/backup/*", "workers/*/stages/*/checkpoints/*")
+        return any(any(self.folder.glob(pattern)) for pattern in saved)
+
+    def discard_if_empty(self):
+        if not self.fresh or self.has_progress():
+            return
+        if self.existed:
+            for entry in set(self.folder.iterdir()) - self.before:
+                shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+            return
+        shutil.rmtree(self.folder, ignore_errors=True)
+        for parent in self.created[1:]:  # runs/<recipe>/ and runs/, if this start made them and they are empty
+            try:
+                parent.rmdir()
+            except OSError:
+                break
 
 
 def evaluate(config_path=None, overrides=(), *, run_dir, smoke=False):
@@ -859,9 +1073,17 @@ def evaluate(config_path=None, overrides=(), *, run_dir, smoke=False):
         dict of metrics (e.g. ``{"aligned centre": {"ciou@0.5", "auc"}, ...}``).
     """
     folder = Path(run_dir)
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"`run_dir` {str(folder)!r} does not exist or is not a directory; expected a run directory written by "
+            "`avcourse train` (runs/<recipe>/<date-time>)."
+        )
     saved = folder / "config.yaml"
     if saved.is_file():
-        config = _check(apply_overrides(yaml.safe_load(saved.read_text()), overrides))
+        config = _read_yaml(saved, "the run's config")
+        if not isinstance(config, dict):
+            raise ValueError(f"the run's config {str(saved)!r} must hold a YAML mapping; received {type(config).__name__}.")
+        config = _check(apply_overrides(config, overrides))
     elif config_path is not None:
         config = load_recipe(config_path, overrides, smoke=smoke)
     else:
