@@ -72,3 +72,23 @@ def test_patch_mix_trunk_sees_one_ring_of_neighbouring_patches():
     touched = np.abs(np.asarray(trunk(changed)) - np.asarray(trunk(image))).sum(axis=-1)[0] > 0
     rows, cols = np.nonzero(touched)
     assert rows.min() >= 4 and rows.max() <= 6 and cols.min() >= 4 and cols.max() <= 6
+
+
+def test_object_audio_cells_see_more_of_the_spectrum_than_small_audio():
+    import keras
+    import numpy as np
+
+    from avcourse.models.backbones import audio_trunk
+
+    keras.utils.set_random_seed(0)
+    spectrogram = np.zeros((1, 64, 87, 1), "float32")
+    changed = spectrogram.copy()
+    changed[0, 32, :, 0] = 1.0  # one warped bin, every frame
+    rows = {}
+    for config in ("small_audio", "object_audio"):
+        trunk = audio_trunk(config, input_shape=(64, 87, 1))
+        assert tuple(trunk.output.shape) == (None, 16, 21, 64)
+        touched = np.abs(np.asarray(trunk(changed)) - np.asarray(trunk(spectrogram))).sum(axis=(0, 2, 3)) > 0
+        rows[config] = int(touched.sum())
+    # Receptive fields of 18 and 26 bins at a stride of 4 bins: a bin reaches at most 5 and 7 output rows.
+    assert rows["small_audio"] <= 5 < rows["object_audio"] <= 7

@@ -13,6 +13,9 @@
   one 3 x 3 convolution, 96 px pictures) are the visual trunks under which
   CAVL's alignment localizes objects; 3 x 3 stacks like ``"small_visual"``
   let every background cell see the object and do not (docs/results.md).
+  ``"object_audio"`` and ``"object_visual"`` are the trunks of
+  ``avcourse reproduce cavl`` (128 px pictures, 16 x 16 maps; audio cells
+  that see 26 warped bins, enough of a harmonic series to tell timbre).
 
 Pretrained VGGish/VGG16 weights cannot be downloaded at run time: trunks start
 from random weights, and ``weights=path`` loads a ``.weights.h5`` file saved
@@ -60,8 +63,8 @@ def conv_trunk(config, input_shape=None, weights=None, name=None):
 
     Args:
         config: a key of ``TRUNK_CONFIGS`` (``"vggish"``, ``"vgg16"``,
-            ``"small_audio"``, ``"small_visual"``, ``"patch_visual"``,
-            ``"patch_mix_visual"``).
+            ``"small_audio"``, ``"object_audio"``, ``"small_visual"``, ``"patch_visual"``,
+            ``"patch_mix_visual"``, ``"object_visual"``).
         input_shape: (height, width, channels); defaults to the config's.
         weights: optional path of a ``.weights.h5`` file for this trunk.
         name: model name (default: the config's).
@@ -101,7 +104,7 @@ def conv_trunk(config, input_shape=None, weights=None, name=None):
 
 
 def audio_trunk(config="vggish", input_shape=None, weights=None):
-    """The audio stream's trunk: ``"vggish"`` (paper) or ``"small_audio"``."""
+    """The audio stream's trunk: ``"vggish"`` (paper), ``"small_audio"`` or ``"object_audio"``."""
     return conv_trunk(config, input_shape, weights, name="audio_trunk")
 
 
