@@ -345,63 +345,53 @@ def test_unbatched_pipelines_and_numpy_integers_are_accepted():
 SMALL_CAVL = dict(
     audio_trunk="small_audio", visual_trunk="small_visual", audio_shape=(32, 22, 1), image_shape=(32, 32, 3), embedding_dim=8
 )
-TINY_CCOL = dict(
-    audio_net="small",
-    object_net="small",
-    audio_shape=(16, 11, 1),
-    object_shape=(16, 16, 3),
-    grounding_units=(8, 4),
-    separator_depth=2,
-    separator_base_channels=4,
-    separator_channels=4,
-)
-
+# CCoL cases build on the conftest's `tiny_ccol` keyword arguments; every case takes them.
 MODEL_CASES = {
-    "cavl-visual-clusters-zero": (lambda: CAVLModel(**SMALL_CAVL, num_visual_clusters=0), "`num_visual_clusters` must be a positive integer"),
-    "cavl-embedding-zero": (lambda: CAVLModel(**{**SMALL_CAVL, "embedding_dim": 0}), "`embedding_dim` must be a positive integer"),
-    "cavl-audio-clusters-float": (lambda: CAVLModel(**SMALL_CAVL, num_audio_clusters=1.0), "`num_audio_clusters` must be a positive integer"),
-    "cavl-margin-nan": (lambda: CAVLModel(**SMALL_CAVL, margin=NAN), "`margin` must be a number > 0"),
-    "cavl-stiffness-negative": (lambda: CAVLModel(**SMALL_CAVL, stiffness=-1.0), "`stiffness` must be a number > 0"),
-    "cavl-iterations-zero": (lambda: CAVLModel(**SMALL_CAVL, iterations=0), "`iterations` must be a positive integer"),
-    "cavl-visual-trunk": (lambda: CAVLModel(**{**SMALL_CAVL, "visual_trunk": "vit"}), "`visual_trunk` must be one of"),
-    "cavl-audio-shape-rank": (lambda: CAVLModel(**{**SMALL_CAVL, "audio_shape": (32, 22)}), "`audio_shape` must be a tuple"),
-    "cavl-image-shape-zero": (lambda: CAVLModel(**{**SMALL_CAVL, "image_shape": (32, 0, 3)}), "`image_shape[1]` must be a positive integer"),
-    "cavl-normalize-string": (lambda: CAVLModel(**SMALL_CAVL, normalize="yes"), "`normalize` must be True or False"),
-    "ccol-stage": (lambda: CCoLModel(stage="warmup", **TINY_CCOL), "`stage` must be one of"),
-    "ccol-depth-zero": (lambda: CCoLModel(**{**TINY_CCOL, "separator_depth": 0}), "`separator_depth` must be a positive integer"),
-    "ccol-audio-shape-float": (lambda: CCoLModel(**{**TINY_CCOL, "audio_shape": (16.5, 11, 1)}), "`audio_shape[0]` must be a positive integer"),
-    "ccol-audio-shape-channels": (lambda: CCoLModel(**{**TINY_CCOL, "audio_shape": (16, 11, 3)}), "`audio_shape` must be (rows, columns, 1)"),
-    "ccol-grounding-units": (lambda: CCoLModel(**{**TINY_CCOL, "grounding_units": (8, 0)}), "`grounding_units[1]` must be a positive integer"),
-    "ccol-epsilon-negative": (lambda: CCoLModel(epsilon=-0.1, **TINY_CCOL), "`epsilon` must be a number >= 0"),
-    "ccol-loss-weights-value": (lambda: CCoLModel(loss_weights={"l1": "x"}, **TINY_CCOL), "`loss_weights['l1']` must be a number >= 0"),
-    "ccol-loss-weights-list": (lambda: CCoLModel(loss_weights=["l1"], **TINY_CCOL), "`loss_weights` must be a dict"),
-    "ccol-seed-negative": (lambda: CCoLModel(seed=-1, **TINY_CCOL), "`seed` must be an integer >= 0"),
-    "grounding-units-empty": (lambda: GroundingNet(units=()), "`units` must be a non-empty sequence"),
+    "cavl-visual-clusters-zero": (lambda tiny_ccol: CAVLModel(**SMALL_CAVL, num_visual_clusters=0), "`num_visual_clusters` must be a positive integer"),
+    "cavl-embedding-zero": (lambda tiny_ccol: CAVLModel(**{**SMALL_CAVL, "embedding_dim": 0}), "`embedding_dim` must be a positive integer"),
+    "cavl-audio-clusters-float": (lambda tiny_ccol: CAVLModel(**SMALL_CAVL, num_audio_clusters=1.0), "`num_audio_clusters` must be a positive integer"),
+    "cavl-margin-nan": (lambda tiny_ccol: CAVLModel(**SMALL_CAVL, margin=NAN), "`margin` must be a number > 0"),
+    "cavl-stiffness-negative": (lambda tiny_ccol: CAVLModel(**SMALL_CAVL, stiffness=-1.0), "`stiffness` must be a number > 0"),
+    "cavl-iterations-zero": (lambda tiny_ccol: CAVLModel(**SMALL_CAVL, iterations=0), "`iterations` must be a positive integer"),
+    "cavl-visual-trunk": (lambda tiny_ccol: CAVLModel(**{**SMALL_CAVL, "visual_trunk": "vit"}), "`visual_trunk` must be one of"),
+    "cavl-audio-shape-rank": (lambda tiny_ccol: CAVLModel(**{**SMALL_CAVL, "audio_shape": (32, 22)}), "`audio_shape` must be a tuple"),
+    "cavl-image-shape-zero": (lambda tiny_ccol: CAVLModel(**{**SMALL_CAVL, "image_shape": (32, 0, 3)}), "`image_shape[1]` must be a positive integer"),
+    "cavl-normalize-string": (lambda tiny_ccol: CAVLModel(**SMALL_CAVL, normalize="yes"), "`normalize` must be True or False"),
+    "ccol-stage": (lambda tiny_ccol: CCoLModel(stage="warmup", **tiny_ccol), "`stage` must be one of"),
+    "ccol-depth-zero": (lambda tiny_ccol: CCoLModel(**{**tiny_ccol, "separator_depth": 0}), "`separator_depth` must be a positive integer"),
+    "ccol-audio-shape-float": (lambda tiny_ccol: CCoLModel(**{**tiny_ccol, "audio_shape": (16.5, 11, 1)}), "`audio_shape[0]` must be a positive integer"),
+    "ccol-audio-shape-channels": (lambda tiny_ccol: CCoLModel(**{**tiny_ccol, "audio_shape": (16, 11, 3)}), "`audio_shape` must be (rows, columns, 1)"),
+    "ccol-grounding-units": (lambda tiny_ccol: CCoLModel(**{**tiny_ccol, "grounding_units": (8, 0)}), "`grounding_units[1]` must be a positive integer"),
+    "ccol-epsilon-negative": (lambda tiny_ccol: CCoLModel(epsilon=-0.1, **tiny_ccol), "`epsilon` must be a number >= 0"),
+    "ccol-loss-weights-value": (lambda tiny_ccol: CCoLModel(loss_weights={"l1": "x"}, **tiny_ccol), "`loss_weights['l1']` must be a number >= 0"),
+    "ccol-loss-weights-list": (lambda tiny_ccol: CCoLModel(loss_weights=["l1"], **tiny_ccol), "`loss_weights` must be a dict"),
+    "ccol-seed-negative": (lambda tiny_ccol: CCoLModel(seed=-1, **tiny_ccol), "`seed` must be an integer >= 0"),
+    "grounding-units-empty": (lambda tiny_ccol: GroundingNet(units=()), "`units` must be a non-empty sequence"),
     "object-separator-channels": (
-        lambda: ObjectConditionedSeparator(object_config="small", object_shape=(16, 16, 3), channels=0, depth=2, base_channels=4),
+        lambda tiny_ccol: ObjectConditionedSeparator(object_config="small", object_shape=(16, 16, 3), channels=0, depth=2, base_channels=4),
         "`channels` must be a positive integer",
     ),
-    "counter-hidden-units": (lambda: SourceCounter("small_audio", audio_shape=(32, 22, 1), hidden_units=0), "`hidden_units` must be a positive integer"),
-    "counter-min-rate-inf": (lambda: SourceCounter("small_audio", audio_shape=(32, 22, 1), min_rate=INF), "`min_rate` must be a number > 0"),
-    "counter-trunk": (lambda: SourceCounter("resnet"), "`audio_trunk` must be one of"),
-    "counter-lr-epoch": (lambda: counting_learning_rate(-1), "`epoch` must be an integer >= 0"),
-    "unet-visual-dim": (lambda: UNetSeparator(visual_dim=-1), "`visual_dim` must be an integer >= 0"),
-    "unet-threshold": (lambda: UNetSeparator(threshold=-0.5), "`threshold` must be a number >= 0"),
-    "unet-max-ratio": (lambda: UNetSeparator(max_ratio=INF), "`max_ratio` must be a number > 0"),
-    "vgs-conditioning": (lambda: VisuallyGuidedSeparator(UNetSeparator(depth=2, base_channels=4, visual_dim=16, visual_units=8), "audio"), "`conditioning` must be one of"),
+    "counter-hidden-units": (lambda tiny_ccol: SourceCounter("small_audio", audio_shape=(32, 22, 1), hidden_units=0), "`hidden_units` must be a positive integer"),
+    "counter-min-rate-inf": (lambda tiny_ccol: SourceCounter("small_audio", audio_shape=(32, 22, 1), min_rate=INF), "`min_rate` must be a number > 0"),
+    "counter-trunk": (lambda tiny_ccol: SourceCounter("resnet"), "`audio_trunk` must be one of"),
+    "counter-lr-epoch": (lambda tiny_ccol: counting_learning_rate(-1), "`epoch` must be an integer >= 0"),
+    "unet-visual-dim": (lambda tiny_ccol: UNetSeparator(visual_dim=-1), "`visual_dim` must be an integer >= 0"),
+    "unet-threshold": (lambda tiny_ccol: UNetSeparator(threshold=-0.5), "`threshold` must be a number >= 0"),
+    "unet-max-ratio": (lambda tiny_ccol: UNetSeparator(max_ratio=INF), "`max_ratio` must be a number > 0"),
+    "vgs-conditioning": (lambda tiny_ccol: VisuallyGuidedSeparator(UNetSeparator(depth=2, base_channels=4, visual_dim=16, visual_units=8), "audio"), "`conditioning` must be one of"),
     "vgs-num-classes": (
-        lambda: VisuallyGuidedSeparator(UNetSeparator(depth=2, base_channels=4, visual_dim=16, visual_units=8), num_classes=0),
+        lambda tiny_ccol: VisuallyGuidedSeparator(UNetSeparator(depth=2, base_channels=4, visual_dim=16, visual_units=8), num_classes=0),
         "`num_classes` must be a positive integer",
     ),
-    "oracle-dim": (lambda: visual_vectors_from_labels(np.array([0]), num_classes=3, dim=0), "`dim` must be a positive integer"),
-    "resnet-input-shape": (lambda: resnet18("small_resnet", input_shape=(48, 48.0, 3)), "`input_shape[1]` must be a positive integer"),
+    "oracle-dim": (lambda tiny_ccol: visual_vectors_from_labels(np.array([0]), num_classes=3, dim=0), "`dim` must be a positive integer"),
+    "resnet-input-shape": (lambda tiny_ccol: resnet18("small_resnet", input_shape=(48, 48.0, 3)), "`input_shape[1]` must be a positive integer"),
 }
 
 
 @pytest.mark.parametrize("case", sorted(MODEL_CASES))
-def test_model_constructors_name_the_bad_argument(case):
+def test_model_constructors_name_the_bad_argument(case, tiny_ccol):
     call, fragment = MODEL_CASES[case]
-    _raises(call, ValueError, fragment)
+    _raises(lambda: call(tiny_ccol), ValueError, fragment)
 
 
 @pytest.fixture(scope="module")
