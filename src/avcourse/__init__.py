@@ -25,6 +25,10 @@ _SUBMODULES = (
     "metrics",
     "models",
     "training",
+    "reproduce",
+    "plotting",
+    "report",
+    "testing",
     "cli",
 )
 
