@@ -204,3 +204,33 @@ def check_same_size(first, second, first_name, second_name):
             f"`{second_name}` must have as many elements as `{first_name}` ({sizes[0]}); "
             f"received {sizes[1]} (shape {tuple(second.shape)})."
         )
+
+
+def float_tensor(value, name, dtype=None):
+    """``value`` as a backend tensor of a float dtype; only real numbers pass.
+
+    Float tensors keep their dtype unless ``dtype`` is given; integer and bool
+    ones are cast to ``dtype`` (default ``keras.config.floatx()``). Complex,
+    string and other dtypes raise a ``ValueError`` naming the argument.
+    """
+    import keras
+
+    tensor = keras.ops.convert_to_tensor(value)
+    kind = keras.backend.standardize_dtype(tensor.dtype)
+    if not kind.startswith(("float", "bfloat", "int", "uint", "bool")):
+        raise ValueError(f"`{name}` must have a real numeric dtype; received dtype {kind}.")
+    if dtype is None and not kind.startswith(("float", "bfloat")):
+        dtype = keras.config.floatx()
+    return tensor if dtype is None or dtype == kind else keras.ops.cast(tensor, dtype)
+
+
+def check_finite_tensor(tensor, name):
+    """Raise on NaN/Inf in a tensor whose values are known now (eager); symbolic ones pass, so NaN propagates.
+
+    The test runs on the tensor's device; only one boolean comes back unless a value is bad.
+    """
+    import keras
+
+    if not is_symbolic(tensor) and not bool(keras.ops.all(keras.ops.isfinite(tensor))):
+        check_finite(keras.ops.convert_to_numpy(tensor), name)
+    return tensor

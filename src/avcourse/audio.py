@@ -31,6 +31,7 @@ import numpy as np
 from avcourse._validation import (
     as_float_array,
     check_bool,
+    check_finite_tensor,
     check_not_silent,
     check_number,
     check_positive_int,
@@ -149,12 +150,7 @@ def _checked(value, name, *, min_ndim=1):
         raise ValueError(f"`{name}` must have a real numeric dtype; received dtype {dtype}.")
     if not dtype.startswith(("float", "bfloat")):
         value = ops.cast(value, "float32")
-    if not is_symbolic(value):
-        finite = ops.isfinite(value)
-        if not bool(ops.all(finite)):
-            bad = int(ops.sum(ops.cast(ops.logical_not(finite), "int32")))
-            raise ValueError(f"`{name}` contains {bad} NaN or Inf value(s); expected only finite values.")
-    return value
+    return check_finite_tensor(value, name)
 
 
 def _check_nonnegative(value, name):
@@ -345,10 +341,10 @@ def _stft(waveform, config):
     return keras.ops.swapaxes(real, -1, -2), keras.ops.swapaxes(imag, -1, -2)
 
 
-def _check_parts(real, imag):
-    """Check the real and imaginary parts of a spectrum: same shape, numeric, finite."""
-    real = _checked(real, "real", min_ndim=1)
-    imag = _checked(imag, "imag", min_ndim=1)
+def _check_parts(real, imag, min_ndim=1):
+    """Check the real and imaginary parts of a spectrum: same shape, numeric, finite, rank >= ``min_ndim``."""
+    real = _checked(real, "real", min_ndim=min_ndim)
+    imag = _checked(imag, "imag", min_ndim=min_ndim)
     if tuple(real.shape) != tuple(imag.shape):
         raise ValueError(
             f"`real` and `imag` must have the same shape; received {tuple(real.shape)} and {tuple(imag.shape)}."
@@ -397,11 +393,8 @@ def istft(real, imag, config=None, length=None):
 
     ops = keras.ops
     config = _config(config)
-    real = _checked(real, "real", min_ndim=2)
-    imag = _checked(imag, "imag", min_ndim=2)
+    real, imag = _check_parts(real, imag, min_ndim=2)
     shape = tuple(real.shape)
-    if shape != tuple(imag.shape):
-        raise ValueError(f"`real` and `imag` must have the same shape; received {shape} and {tuple(imag.shape)}.")
     if shape[-2] is not None and shape[-2] != config.num_bins:
         raise ValueError(
             f"`real` must have config.num_bins = {config.num_bins} frequency bins on axis -2 (n_fft={config.n_fft}); "

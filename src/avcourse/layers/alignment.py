@@ -8,7 +8,7 @@ import numpy as np
 from keras import ops
 
 from avcourse._api import register
-from avcourse._validation import check_choice, check_concrete, check_finite, is_symbolic
+from avcourse._validation import check_choice, check_concrete, check_finite_tensor, float_tensor
 
 REDUCTIONS = ("sum", "l2")
 
@@ -26,23 +26,6 @@ def _safe_sqrt(sq):
     """
     nonzero = ops.logical_or(sq > 0, ops.isnan(sq))
     return ops.where(nonzero, ops.sqrt(ops.where(nonzero, sq, ops.ones_like(sq))), ops.zeros_like(sq))
-
-
-def _check_values(tensor, name):
-    """Eager (concrete) inputs must be finite; symbolic ones are not checked (NaN then propagates)."""
-    if is_symbolic(tensor):
-        return
-    if not bool(ops.all(ops.isfinite(tensor))):
-        check_finite(ops.convert_to_numpy(tensor), name)
-
-
-def _float_input(tensor, name, dtype):
-    """``tensor`` cast to the float ``dtype``; real numbers (ints, bools) only."""
-    kind = keras.backend.standardize_dtype(tensor.dtype)
-    if not kind.startswith(("float", "bfloat", "int", "uint", "bool")):
-        raise ValueError(f"`{name}` must have a real numeric dtype; received dtype {kind}.")
-    return ops.cast(tensor, dtype)
-
 
 def _check_rank3(shape, name):
     shape = tuple(shape)
@@ -151,10 +134,8 @@ class AlignmentDistance(keras.layers.Layer):
             )
         audio, visual = inputs
         self._check_shapes([audio.shape, visual.shape])
-        audio = _float_input(audio, "audio_centers", self.compute_dtype)
-        visual = _float_input(visual, "visual_centers", self.compute_dtype)
-        _check_values(audio, "audio_centers")
-        _check_values(visual, "visual_centers")
+        audio = check_finite_tensor(float_tensor(audio, "audio_centers", self.compute_dtype), "audio_centers")
+        visual = check_finite_tensor(float_tensor(visual, "visual_centers", self.compute_dtype), "visual_centers")
         diff = ops.expand_dims(audio, 2) - ops.expand_dims(visual, 1)  # (B, ka, kv, C)
         pairwise = _safe_sqrt(ops.sum(ops.square(diff), axis=-1))  # (B, ka, kv)
         nearest = ops.min(pairwise, axis=-1)  # (B, ka)

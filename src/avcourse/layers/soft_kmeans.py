@@ -5,7 +5,7 @@ import numpy as np
 from keras import ops
 
 from avcourse._api import register
-from avcourse._validation import check_choice, check_finite, check_number, is_symbolic
+from avcourse._validation import check_choice, check_finite_tensor, check_number
 
 INITS = ("strided", "first", "farthest")
 _HALF_DTYPES = ("float16", "bfloat16")
@@ -179,8 +179,7 @@ class SoftKMeans(keras.layers.Layer):
         else:
             raise ValueError(f"`inputs` of SoftKMeans must have a real numeric dtype; received dtype {dtype}.")
         x = ops.cast(x, work_dtype)
-        if not is_symbolic(x) and not bool(ops.all(ops.isfinite(x))):
-            check_finite(ops.convert_to_numpy(x), "inputs")  # eager: raise; compiled: NaN propagates
+        check_finite_tensor(x, "inputs")  # eager: raise; compiled: NaN propagates
         eps = ops.cast(self._epsilon, work_dtype)
         beta = ops.cast(self._beta, work_dtype)
         x_sq = ops.sum(ops.square(x), axis=-1, keepdims=True)  # (B, N, 1)

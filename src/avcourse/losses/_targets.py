@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from avcourse._validation import check_same_size
+from avcourse._validation import check_same_size, float_tensor
 
 
 def cast_target_like(prediction, target, names=("y_pred", "y_true")):
@@ -24,21 +24,11 @@ def cast_target_like(prediction, target, names=("y_pred", "y_true")):
     Raises:
         ValueError: a non-numeric dtype, or static element counts that differ.
     """
-    prediction = ops.convert_to_tensor(prediction)
+    prediction = float_tensor(prediction, names[0])
     dtype = keras.backend.standardize_dtype(prediction.dtype)
-    if not dtype.startswith(("float", "bfloat")):
-        _check_real(dtype, names[0])
-        dtype = keras.config.floatx()
-        prediction = ops.cast(prediction, dtype)
-    target = ops.convert_to_tensor(target)
-    _check_real(keras.backend.standardize_dtype(target.dtype), names[1])
+    target = float_tensor(target, names[1], dtype)
     check_same_size(prediction, target, names[0], names[1])
-    target = ops.cast(target, dtype)
     if tuple(target.shape) != tuple(prediction.shape):
         target = ops.reshape(target, ops.shape(prediction))
     return prediction, target
 
-
-def _check_real(dtype, name):
-    if not dtype.startswith(("float", "bfloat", "int", "uint", "bool")):
-        raise ValueError(f"`{name}` must have a real numeric dtype; received dtype {dtype}.")

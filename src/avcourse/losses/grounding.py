@@ -42,7 +42,7 @@ import keras
 from keras import ops
 
 from avcourse._api import register
-from avcourse._validation import check_bool, check_number
+from avcourse._validation import check_bool, check_number, float_tensor
 from avcourse.losses.separation import ratio_mask_l1_elements
 
 __all__ = [
@@ -63,12 +63,7 @@ _EPSILON = 1e-7
 
 
 def _tensor(value, name, min_rank, last=None):
-    tensor = ops.convert_to_tensor(value)
-    dtype = keras.backend.standardize_dtype(tensor.dtype)
-    if not dtype.startswith(("float", "bfloat")):
-        if not dtype.startswith(("int", "uint", "bool")):
-            raise ValueError(f"`{name}` must have a real numeric dtype; received dtype {dtype}.")
-        tensor = ops.cast(tensor, "float32")
+    tensor = float_tensor(value, name)
     shape = tuple(tensor.shape)
     if len(shape) < min_rank:
         raise ValueError(f"`{name}` must have rank >= {min_rank}; received shape {shape}.")
