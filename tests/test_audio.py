@@ -125,6 +125,131 @@ def test_warp_is_batched_and_rejects_wrong_bins():
         audio.log_freq_warp(np.zeros((500, 10), np.float32))
 
 
+# --------------------------------------------------------------------------- the compiled front end
+
+
+def _reference_unwarp(num_bins, num_warped):
+    """Sound of Pixels' warpgrid(warp=False) + grid_sample(align_corners=True), written out in numpy."""
+    matrix = np.zeros((num_bins, num_warped))
+    for row in range(num_bins):
+        y = -1 + 2 * row / (num_bins - 1)
+        position = min((np.log(y * 10 + 11) / np.log(21) * 2 - 1 + 1) / 2 * (num_warped - 1), num_warped - 1)
+        low = int(np.floor(position))
+        weight_high = position - low
+        matrix[row, low] += 1 - weight_high
+        if weight_high > 0:
+            matrix[row, low + 1] += weight_high
+    return matrix
+
+
+@pytest.mark.parametrize("shape", [(65535,), (3, 5000)])
+@pytest.mark.parametrize("as_tensor", [False, True], ids=["numpy", "tensor"])
+def test_compiled_front_end_matches_librosa_and_the_warp_formula(warm_librosa, shape, as_tensor):
+    import keras
+
+    waveform = np.random.default_rng(4).uniform(-0.5, 0.5, shape).astype(np.float32)
+    given = keras.ops.convert_to_tensor(waveform) if as_tensor else waveform
+    spectrum = warm_librosa.stft(waveform, n_fft=1022, hop_length=256, window="hann", center=True, pad_mode="reflect")
+    reference = np.abs(spectrum)
+    warped_reference = np.einsum("wf,...ft->...wt", _reference_warp(512, 256), reference)
+    scale = reference.max()
+
+    real, imag = audio.stft(given)
+    magnitude = audio.spectrogram(given)
+    warped = audio.log_freq_warp(magnitude)
+    if not as_tensor:  # numpy in, numpy out (a writable array of its own)
+        assert all(isinstance(x, np.ndarray) and x.flags.writeable for x in (real, imag, magnitude, warped))
+    np.testing.assert_allclose(np.asarray(real), spectrum.real, atol=1e-5 * scale)
+    np.testing.assert_allclose(np.asarray(imag), spectrum.imag, atol=1e-5 * scale)
+    np.testing.assert_allclose(np.asarray(magnitude), reference, atol=1e-5 * scale)
+    np.testing.assert_allclose(np.asarray(warped), warped_reference, atol=1e-5 * scale)
+    np.testing.assert_allclose(np.asarray(audio.log1p_magnitude(given)), np.log1p(warped_reference), atol=1e-5)
+    np.testing.assert_allclose(np.asarray(audio.log1p_magnitude(given, warp=False)), np.log1p(reference), atol=1e-5)
+    unwarped_reference = np.einsum("fw,...wt->...ft", _reference_unwarp(512, 256), warped_reference)
+    np.testing.assert_allclose(np.asarray(audio.log_freq_unwarp(warped)), unwarped_reference, atol=1e-5 * scale)
+
+
+def test_front_end_in_a_graph_equals_the_compiled_path():
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("graph check written for tf.function")
+    import tensorflow as tf
+
+    waveform = np.random.default_rng(5).uniform(-0.5, 0.5, (2, 3000)).astype(np.float32)
+    expected = audio.log1p_magnitude(waveform)
+    # static shapes (reshape framing) and an unknown length (keras.ops.stft's framing) in the caller's graph
+    for signature in ([tf.TensorSpec((2, 3000))], [tf.TensorSpec((None, None))]):
+        graph = tf.function(lambda x: audio.log1p_magnitude(x), input_signature=signature)
+        np.testing.assert_allclose(graph(waveform).numpy(), expected, atol=1e-5)
+
+
+def test_repeated_calls_reuse_the_compiled_functions():
+    import keras
+
+    from avcourse import _spectral
+
+    if keras.backend.backend() not in ("tensorflow", "jax"):
+        pytest.skip("the eager backends run the kernels without compiling")
+    config = audio.AudioConfig(clip_seconds=0.3, num_warped_bins=64)  # a config no other test compiles
+    waveform = np.random.default_rng(6).uniform(-0.5, 0.5, (2, 3000)).astype(np.float32)
+    before = dict(_spectral.TRACES)
+    first = audio.log_freq_warp(audio.spectrogram(waveform, config), config)
+    traces = {step: _spectral.TRACES[step] - before.get(step, 0) for step in ("spectrogram", "log_freq_warp")}
+    assert traces == {"spectrogram": 1, "log_freq_warp": 1}
+    for _ in range(11):  # an equal config and a new array of the same shape, then tensors of that shape
+        equal_config = audio.AudioConfig(clip_seconds=0.3, num_warped_bins=64)
+        again = audio.log_freq_warp(audio.spectrogram(waveform.copy(), equal_config), equal_config)
+        np.testing.assert_allclose(again, first, rtol=1e-5, atol=1e-6)
+    audio.spectrogram(keras.ops.convert_to_tensor(waveform), config)
+    # TensorFlow traces once more when a shape that keeps coming back moves to XLA; then never again
+    traces = {step: _spectral.TRACES[step] - before.get(step, 0) for step in ("spectrogram", "log_freq_warp")}
+    assert traces == ({"spectrogram": 2, "log_freq_warp": 2} if keras.backend.backend() == "tensorflow" else
+                      {"spectrogram": 1, "log_freq_warp": 1})
+    settled = dict(_spectral.TRACES)
+    for _ in range(5):
+        audio.log_freq_warp(audio.spectrogram(waveform, config), config)
+    assert _spectral.TRACES == settled
+    backend = keras.backend.backend()
+    assert _spectral.compiled("spectrogram", config, backend, 2) is _spectral.compiled(
+        "spectrogram", audio.AudioConfig(clip_seconds=0.3, num_warped_bins=64), backend, 2
+    )
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [  # each call gets (waveform with one NaN, clean waveform, ops)
+        (lambda bad, good, ops: audio.spectrogram(bad), "`waveform` contains 1 NaN or Inf"),
+        (lambda bad, good, ops: audio.stft(bad), "`waveform` contains 1 NaN or Inf"),
+        (lambda bad, good, ops: audio.log1p_magnitude(bad), "`waveform` contains 1 NaN or Inf"),
+        (lambda bad, good, ops: audio.log_freq_warp(ops.stack([bad[:512]] * 3, -1)), "`spectrogram` contains 3 NaN"),
+        (lambda bad, good, ops: audio.log_freq_unwarp(ops.stack([bad[:256]] * 2, -1)), "`warped` contains 2 NaN"),
+        (lambda bad, good, ops: audio.spectrogram(good[:300]), "at least n_fft // 2 \\+ 1 = 512 samples"),
+        (lambda bad, good, ops: audio.log_freq_warp(ops.stack([good[:511]] * 4, -1)), "`spectrogram` must have 512 frequency"),
+        (lambda bad, good, ops: audio.log_freq_unwarp(ops.stack([good[:512]] * 4, -1)), "`warped` must have 256 frequency"),
+        (lambda bad, good, ops: audio.log_freq_warp(good), "`spectrogram` must have rank >= 2"),
+        (lambda bad, good, ops: audio.spectrogram(good, config="default"), "`config` must be an AudioConfig or None"),
+        (lambda bad, good, ops: audio.log1p_magnitude(good, warp="yes"), "`warp` must be True or False"),
+    ],
+)
+@pytest.mark.parametrize("as_tensor", [False, True], ids=["numpy", "tensor"])
+def test_compiled_front_end_still_validates(call, message, as_tensor):
+    import keras
+
+    from avcourse import _spectral
+
+    good = _tone(440, 0.5)
+    bad = good.copy()
+    bad[0] = np.nan
+    ops = keras.ops if as_tensor else np
+    if as_tensor:
+        good, bad = keras.ops.convert_to_tensor(good), keras.ops.convert_to_tensor(bad)
+    before = sum(_spectral.TRACES.values())
+    with pytest.raises(ValueError, match=message):
+        call(bad, good, ops)
+    assert sum(_spectral.TRACES.values()) == before  # refused before anything is compiled
+
+
 # --------------------------------------------------------------------------- masks and reconstruction
 
 
@@ -240,3 +365,41 @@ def test_resample_and_fit_length():
         audio.resample(np.zeros(10), 0, SR)
     np.testing.assert_array_equal(audio.fit_length(np.ones(5), 3), np.ones(3))
     np.testing.assert_array_equal(audio.fit_length(np.ones(2), 4), [1, 1, 0, 0])
+
+
+def _reference_reconstruction(mask, mixture, n_fft=1022, hop=256):
+    """float64 numpy: centred periodic-Hann STFT (reflect padding), |S|·mask with the mixture's phase, windowed overlap-add."""
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)
+    padded = np.pad(mixture.astype(np.float64), n_fft // 2, mode="reflect")
+    starts = range(0, len(padded) - n_fft + 1, hop)
+    spectrum = np.fft.rfft(np.stack([padded[s : s + n_fft] * window for s in starts]), axis=-1)
+    frames = np.fft.irfft(spectrum * mask.T, n=n_fft, axis=-1) * window
+    signal, envelope = np.zeros(len(padded)), np.zeros(len(padded))
+    for start, frame in zip(starts, frames):
+        signal[start : start + n_fft] += frame
+        envelope[start : start + n_fft] += window**2
+    signal /= np.where(envelope > 1e-10, envelope, 1.0)
+    return signal[n_fft // 2 : n_fft // 2 + len(mixture)]
+
+
+@pytest.mark.parametrize("warped", [False, True])
+def test_reconstruct_sources_matches_a_numpy_reference(warped):
+    config = audio.AudioConfig(clip_seconds=0.25, num_warped_bins=64)
+    rng = np.random.default_rng(0)
+    mixtures = rng.uniform(-0.5, 0.5, (3, config.num_samples)).astype(np.float32)
+    bins = config.num_warped_bins if warped else config.num_bins
+    masks = rng.uniform(0, 2, (3, 2, bins, config.num_frames)).astype(np.float32)
+    sources = audio.reconstruct_sources(masks, mixtures, config, warped=warped)
+    assert isinstance(sources, np.ndarray) and sources.shape == (3, 2, config.num_samples)
+    unwarp = audio.unwarp_matrix(config.num_bins, config.num_warped_bins) if warped else np.eye(config.num_bins)
+    for b in range(3):
+        for i in range(2):
+            reference = _reference_reconstruction(unwarp @ masks[b, i].astype(np.float64), mixtures[b])
+            np.testing.assert_allclose(sources[b, i], reference, atol=1e-4)
+
+
+def test_reconstruct_sources_checks_the_leading_axes():
+    config = audio.AudioConfig(clip_seconds=0.25)
+    masks = np.ones((2, 3, config.num_bins, config.num_frames), np.float32)
+    with pytest.raises(ValueError, match="same leading axes"):
+        audio.reconstruct_sources(masks, np.zeros((3, config.num_samples), np.float32), config, warped=False)

@@ -7,8 +7,8 @@ seeds from ``VALIDATION_SEED``), before ("zero-shot": the pretrained
 classifiers' logits as projections) and after C1. The test split is never
 read. docs/results.md quotes its printed lines.
 
-    python tools/cavl_validation.py --extra 7 --lr 1e-3 --epochs 6
-    python tools/cavl_validation.py --extra 7 --lr 1e-3 --epochs 6 --normalize
+    python tools/cavl_validation.py --seed 0            # the recipe's choices
+    python tools/cavl_validation.py --seed 0 --freeze-audio never --no-centre --softmax-audio
     python tools/cavl_validation.py --c2-lr 1e-3 1e-4    # then C2 (two-source scenes) from that C1
 
 With ``--c2-lr`` it also trains stage C2 (4 epochs on ``split="fit"``
@@ -27,7 +27,7 @@ import keras
 
 from avcourse.data.world import VALIDATION_SEED
 from avcourse.reproduce import cavl
-from avcourse.training.curriculum import curriculum_stages, run_curriculum
+from avcourse.training.curriculum import curriculum_stages
 from avcourse.training.evaluation import match_roc_auc, object_localization_results
 
 
@@ -38,24 +38,31 @@ def main():
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--projection-init", default="classifier", choices=["classifier", "random"])
     parser.add_argument("--normalize", action="store_true", help="spherical clustering (the recipe's default is off)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--cache", default="cavl_validation_pretrained.pkl", help="pretrained weights, reused when present")
+    parser.add_argument("--no-centre", action="store_true", help="projections from the raw logits layers, not centred")
+    parser.add_argument("--softmax-audio", action="store_true", help="pretrain the audio trunk with a softmax, not a sigmoid a class")
+    parser.add_argument("--freeze-audio", default="c1", choices=["never", "c1", "always"], help="stages with a frozen audio trunk")
+    parser.add_argument("--stiffness", type=float, default=None, help="soft k-means beta (default: the recipe's)")
+    parser.add_argument("--seed", type=int, default=0, help="pretraining and C1 seed")
+    parser.add_argument("--cache", default="cavl_validation", help="folder of pretrained weights, reused when present")
     parser.add_argument("--c2-lr", type=float, nargs="*", default=[], help="train C2 from the C1 model at these rates")
     parser.add_argument("--c2-epochs", type=int, default=4)
+    parser.add_argument("--fixed-margin", action="store_true", help="C2 keeps C1's margin instead of k_a times it")
+    parser.add_argument("--c2-freeze-audio", default="c1", choices=["c1", "always"], help="'always': C2 keeps the audio trunk frozen")
     args = parser.parse_args()
     recipe = dataclasses.replace(
         cavl.RECIPES["small"], extra_visual_clusters=args.extra, learning_rate=args.lr,
-        projection_init=args.projection_init, normalize=args.normalize,
+        projection_init=args.projection_init, normalize=args.normalize, centre_projection=not args.no_centre,
+        audio_multi_label=not args.softmax_audio, stiffness=args.stiffness or cavl.RECIPES["small"].stiffness, freeze_audio_trunk=args.freeze_audio,
     )
     started = time.perf_counter()
     keras.utils.set_random_seed(args.seed)
-    cache = Path(args.cache)
-    if cache.is_file():
-        pretrained = pickle.loads(cache.read_bytes())
+    cache = Path(args.cache) / f"{'softmax' if args.softmax_audio else 'sigmoid'}_audio_seed{args.seed}"
+    if (cache / "pretrained.pkl").is_file():
+        pretrained = pickle.loads((cache / "pretrained.pkl").read_bytes())
     else:
-        pretrained, accuracy = cavl.pretrain(recipe, args.seed, cache.with_suffix(""), split="fit", held_out_split="validation")
+        pretrained, accuracy = cavl.pretrain(recipe, args.seed, cache, split="fit", held_out_split="validation")
         print("pretraining held-out accuracy (validation):", accuracy)
-        cache.write_bytes(pickle.dumps(pretrained))
+        (cache / "pretrained.pkl").write_bytes(pickle.dumps(pretrained))
     recipe = cavl.calibrate_margin(recipe, pretrained, args.seed, split="fit")
     print(f"margin {recipe.margin:.2f}")
     model = cavl.build_model(recipe, pretrained)
@@ -69,15 +76,11 @@ def main():
 
     report("zero-shot", model)
     if args.epochs:
-        train = cavl.scene_data(recipe, recipe.train_scenes, 1, args.seed, "fit", shuffle=recipe.train_scenes)
-        stage = dataclasses.replace(curriculum_stages(1, base_learning_rate=args.lr, epochs=[args.epochs])[0],
-                                    num_visual_clusters=1 + args.extra)
-        result = run_curriculum(model, lambda _: train, [stage],
-                                optimizer=lambda lr: keras.optimizers.Adam(lr, clipnorm=recipe.clipnorm))
+        c1_recipe = dataclasses.replace(recipe, epochs_per_stage=(args.epochs,) + recipe.epochs_per_stage[1:])
+        result = cavl.train_stages(c1_recipe, cavl.c1_stage(c1_recipe), args.seed, model, split="fit")
         print("C1 loss per epoch:", [round(x, 4) for x in result.histories[0]["loss"]])
         report("after C1", result.model)
         two_sources = cavl.scene_data(recipe, 256, 2, VALIDATION_SEED, "validation", with_ground_truth=True)
-        pairs = cavl.scene_data(recipe, recipe.train_scenes, 2, args.seed, "fit", shuffle=recipe.train_scenes)
 
         def alignment(tag, m):
             shares = cavl.alignment_targets(m.with_num_clusters(2, 2 + args.extra), two_sources)
@@ -85,10 +88,10 @@ def main():
 
         alignment("after C1", result.model)
         for rate in args.c2_lr:
-            stage = dataclasses.replace(curriculum_stages(2, base_learning_rate=rate, decay=1.0, epochs=[1, args.c2_epochs])[1],
-                                        num_visual_clusters=2 + args.extra)
-            c2 = run_curriculum(result.model, lambda _: pairs, [stage],
-                                optimizer=lambda lr: keras.optimizers.Adam(lr, clipnorm=recipe.clipnorm)).model
+            stage = curriculum_stages(2, base_learning_rate=rate, decay=1.0, epochs=[1, args.c2_epochs])[1:]
+            c2_recipe = dataclasses.replace(recipe, freeze_audio_trunk=args.c2_freeze_audio, margin_per_source=not args.fixed_margin)
+            c2 = cavl.train_stages(c2_recipe, stage, args.seed,
+                                   result.model, split="fit").model
             report(f"after C2 at {rate}", c2.with_num_clusters(1, 1 + args.extra))
             alignment(f"after C2 at {rate}", c2)
 

@@ -27,6 +27,7 @@ _SUBMODULES = (
     "training",
     "reproduce",
     "plotting",
+    "notebook",
     "report",
     "testing",
     "cli",

@@ -10,6 +10,11 @@ The spectral functions use ``keras.ops`` and accept numpy arrays or backend
 tensors, batched over any leading axes, so the same code runs inside a model,
 in a ``tf.data`` map (TensorFlow backend) and in a notebook. Numpy inputs give
 numpy outputs; any backend tensor among the inputs gives backend tensors.
+On values known at the call (numpy arrays, eager tensors) ``stft``,
+``spectrogram``, ``log_freq_warp``, ``log_freq_unwarp`` and ``log1p_magnitude``
+run as one compiled function of the backend (``tf.function``, XLA-compiled once
+a shape comes back; ``jax.jit``), built once per config and input shape and
+reused; ``bench/frontend.py`` times them against Sound of Pixels' own path.
 ``tensorflow-io`` is not used: soundfile/librosa decode audio files and PyAV
 decodes anything else (video containers, mp3, m4a).
 
@@ -23,7 +28,6 @@ Taught in: tutorials/00_audio_visual_world.ipynb
 """
 
 import dataclasses
-import functools
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +40,20 @@ from avcourse._validation import (
     check_number,
     check_positive_int,
     is_symbolic,
+)
+from avcourse._spectral import (  # noqa: F401  (kernels live there; these names stay importable from here)
+    _apply_along_frequency,
+    _bilinear_rows,
+    _cached_unwarp,
+    _cached_warp,
+    _check_rows,
+    _hann,
+    _istft,
+    _magnitude,
+    _overlap_add,
+    _stft,
+    numpy_for_numpy as _numpy_for_numpy,
+    run as _run,
 )
 
 # Magnitudes at or below this count as silence when a ratio mask divides by them.
@@ -98,25 +116,6 @@ class AudioConfig:
     def num_frames(self):
         """STFT frames of one clip (centred STFT)."""
         return 1 + self.num_samples // self.hop_length
-
-
-def _numpy_for_numpy(function):
-    """Return numpy arrays when no argument is a backend tensor.
-
-    In a notebook, numpy in gives numpy out; inside a model or a ``tf.data``
-    map, tensors in give tensors out (and stay differentiable).
-    """
-
-    @functools.wraps(function)
-    def wrapper(*args, **kwargs):
-        import keras
-
-        result = function(*args, **kwargs)
-        if any(keras.ops.is_tensor(value) for value in (*args, *kwargs.values())):
-            return result
-        return keras.tree.map_structure(keras.ops.convert_to_numpy, result)
-
-    return wrapper
 
 
 def _config(config):
@@ -313,7 +312,6 @@ def _check_waveform(waveform, config, name="waveform"):
     return waveform
 
 
-@_numpy_for_numpy
 def stft(waveform, config=None):
     """Centred Hann-window STFT, batched over leading axes.
 
@@ -329,16 +327,7 @@ def stft(waveform, config=None):
         ``(real, imag)``, each (..., num_bins, frames) with num_bins = 512.
     """
     config = _config(config)
-    return _stft(_check_waveform(waveform, config), config)
-
-
-def _stft(waveform, config):
-    import keras
-
-    real, imag = keras.ops.stft(
-        waveform, config.n_fft, config.hop_length, config.n_fft, window="hann", center=True
-    )
-    return keras.ops.swapaxes(real, -1, -2), keras.ops.swapaxes(imag, -1, -2)
+    return _run("stft", config, _check_waveform(waveform, config))
 
 
 def _check_parts(real, imag, min_ndim=1):
@@ -358,17 +347,10 @@ def magnitude(real, imag):
     return _magnitude(*_check_parts(real, imag))
 
 
-def _magnitude(real, imag):
-    import keras
-
-    return keras.ops.sqrt(keras.ops.square(real) + keras.ops.square(imag))
-
-
-@_numpy_for_numpy
 def spectrogram(waveform, config=None):
     """Magnitude spectrogram |S| (..., 512, frames) of a waveform."""
     config = _config(config)
-    return _magnitude(*_stft(_check_waveform(waveform, config), config))
+    return _run("spectrogram", config, _check_waveform(waveform, config))
 
 
 @_numpy_for_numpy
@@ -408,88 +390,7 @@ def istft(real, imag, config=None, length=None):
     return _istft(real, imag, config, length)
 
 
-def _istft(real, imag, config, length=None):
-    import keras
-
-    ops = keras.ops
-    num_frames = tuple(real.shape)[-1]
-    n_fft, hop = config.n_fft, config.hop_length
-    frames = ops.irfft((ops.swapaxes(real, -1, -2), ops.swapaxes(imag, -1, -2)), fft_length=n_fft)
-    window = _hann(n_fft)
-    signal = _overlap_add(frames * ops.convert_to_tensor(window), hop)
-    envelope = _overlap_add(np.tile(np.square(window), (num_frames, 1)), hop)
-    start = n_fft // 2
-    if length is None:
-        length = hop * (num_frames - 1)
-    signal = signal[..., start : start + length]
-    envelope = np.asarray(envelope)[start : start + length]
-    envelope = np.where(envelope > 1e-10, envelope, 1.0).astype(np.float32)
-    signal = signal / ops.convert_to_tensor(envelope)
-    missing = length - ops.shape(signal)[-1]
-    if missing > 0:  # frames do not reach that far: silence, as librosa
-        rank = len(ops.shape(signal))
-        signal = ops.pad(signal, [(0, 0)] * (rank - 1) + [(0, missing)])
-    return signal
-
-
-@functools.lru_cache(maxsize=8)
-def _hann(n_fft):
-    """Periodic Hann window (scipy's and librosa's ``"hann"``)."""
-    return (0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
-
-
-def _overlap_add(frames, hop):
-    """Overlap-add (..., frames, frame_length) with stride ``hop`` → (..., samples).
-
-    Frames are zero-padded to a multiple of ``hop`` so the sum becomes a few
-    shifted, padded copies of a reshaped tensor (no scatter, any backend).
-    """
-    import keras
-
-    ops = keras.ops
-    shape = tuple(ops.shape(frames))
-    num_frames, frame_length = shape[-2], shape[-1]
-    blocks = -(-frame_length // hop)
-    lead = [(0, 0)] * (len(shape) - 2)
-    frames = ops.pad(frames, lead + [(0, 0), (0, blocks * hop - frame_length)])
-    frames = ops.reshape(frames, shape[:-2] + (num_frames, blocks, hop))
-    total = 0
-    for block in range(blocks):
-        total = total + ops.pad(frames[..., block, :], lead + [(block, blocks - 1 - block), (0, 0)])
-    return ops.reshape(total, shape[:-2] + ((num_frames + blocks - 1) * hop,))
-
-
 # --------------------------------------------------------------------------- log-frequency warp
-
-
-def _bilinear_rows(sample_coords, source_len):
-    """Interpolation matrix sampling a length-``source_len`` axis at normalised coordinates.
-
-    ``sample_coords`` lie in [-1, 1] with the align-corners convention of
-    PyTorch's ``grid_sample`` as Sound of Pixels called it: -1 is the centre of
-    the first bin, +1 the centre of the last.
-    """
-    position = (np.clip(sample_coords, -1.0, 1.0) + 1.0) / 2.0 * (source_len - 1)
-    lower = np.floor(position).astype(int)
-    upper = np.minimum(lower + 1, source_len - 1)
-    fraction = position - lower
-    matrix = np.zeros((len(sample_coords), source_len))
-    rows = np.arange(len(sample_coords))
-    np.add.at(matrix, (rows, lower), 1.0 - fraction)
-    np.add.at(matrix, (rows, upper), fraction)
-    return matrix
-
-
-@functools.lru_cache(maxsize=16)
-def _cached_warp(num_bins, num_warped):
-    row = np.linspace(-1.0, 1.0, num_warped)
-    return _bilinear_rows((np.power(21.0, (row + 1.0) / 2.0) - 11.0) / 10.0, num_bins).astype(np.float32)
-
-
-@functools.lru_cache(maxsize=16)
-def _cached_unwarp(num_bins, num_warped):
-    row = np.linspace(-1.0, 1.0, num_bins)
-    return _bilinear_rows(np.log(row * 10.0 + 11.0) / np.log(21.0) * 2.0 - 1.0, num_warped).astype(np.float32)
 
 
 def warp_matrix(num_bins=512, num_warped=256):
@@ -517,38 +418,22 @@ def unwarp_matrix(num_bins=512, num_warped=256):
     return _cached_unwarp(num_bins, num_warped).copy()
 
 
-def _apply_along_frequency(matrix, spectrogram, name):
-    import keras
-
-    frequency_axis = keras.ops.shape(spectrogram)[-2] if len(keras.ops.shape(spectrogram)) >= 2 else None
-    if frequency_axis is not None and frequency_axis != matrix.shape[1]:
-        raise ValueError(
-            f"`{name}` must have {matrix.shape[1]} frequency rows on axis -2; "
-            f"received shape {tuple(keras.ops.shape(spectrogram))}."
-        )
-    return keras.ops.einsum("wf,...ft->...wt", keras.ops.convert_to_tensor(matrix), spectrogram)
-
-
-@_numpy_for_numpy
 def log_freq_warp(spectrogram, config=None):
     """Warp (..., 512, frames) to (..., 256, frames) log-frequency rows."""
     config = _config(config)
-    return _warp(_checked(spectrogram, "spectrogram", min_ndim=2), config)
+    spectrogram = _checked(spectrogram, "spectrogram", min_ndim=2)
+    _check_rows(_cached_warp(config.num_bins, config.num_warped_bins), spectrogram, "spectrogram")
+    return _run("log_freq_warp", config, spectrogram)
 
 
-def _warp(spectrogram, config):
-    return _apply_along_frequency(_cached_warp(config.num_bins, config.num_warped_bins), spectrogram, "spectrogram")
-
-
-@_numpy_for_numpy
 def log_freq_unwarp(warped, config=None):
     """Unwarp (..., 256, frames) back to (..., 512, frames) linear-frequency bins."""
     config = _config(config)
     warped = _checked(warped, "warped", min_ndim=2)
-    return _apply_along_frequency(_cached_unwarp(config.num_bins, config.num_warped_bins), warped, "warped")
+    _check_rows(_cached_unwarp(config.num_bins, config.num_warped_bins), warped, "warped")
+    return _run("log_freq_unwarp", config, warped)
 
 
-@_numpy_for_numpy
 def log1p_magnitude(waveform, config=None, *, warp=True):
     """The network input: ``log1p(|S|)``, on the log-frequency grid if ``warp``.
 
@@ -558,14 +443,10 @@ def log1p_magnitude(waveform, config=None, *, warp=True):
     Returns:
         (..., 256, frames) if ``warp`` else (..., 512, frames).
     """
-    import keras
-
     config = _config(config)
     warp = check_bool(warp, "warp")
-    magnitude_ = _magnitude(*_stft(_check_waveform(waveform, config), config))
-    if warp:
-        magnitude_ = _warp(magnitude_, config)
-    return keras.ops.log1p(magnitude_)
+    waveform = _check_waveform(waveform, config)
+    return _run("log1p_magnitude_warped" if warp else "log1p_magnitude", config, waveform)
 
 
 # --------------------------------------------------------------------------- masks
@@ -659,3 +540,43 @@ def reconstruct_from_mask(mask, mixture_waveform, config=None, *, warped=True):
         )
     length = keras.ops.shape(mixture_waveform)[-1]
     return _istft(real * mask, imag * mask, config, length=length)
+
+
+@_numpy_for_numpy
+def reconstruct_sources(masks, mixtures, config=None, *, warped=True):
+    """Separated waveforms of every source of a batch of mixtures: each source's mask on its own mixture.
+
+    The last step of every separation evaluation (:func:`reconstruct_from_mask`
+    for each source): source ``i`` of mixture ``b`` is
+    ``ISTFT(|S_mix_b| · masks[b, i], phase of S_mix_b)``, from one STFT per mixture.
+
+    Args:
+        masks: (..., num_sources, 256, frames) warped masks if ``warped``, else
+            (..., num_sources, 512, frames).
+        mixtures: (..., samples) the mixture each group of masks applies to
+            (the same leading axes as ``masks`` without ``num_sources``).
+        config: an ``AudioConfig``.
+        warped: whether ``masks`` are on the log-frequency grid (then they are unwarped first).
+
+    Returns:
+        waveforms (..., num_sources, samples), as long as the mixtures.
+
+    Examples:
+    >>> config = AudioConfig(clip_seconds=0.5)
+    >>> mixtures = np.random.default_rng(0).uniform(-0.5, 0.5, (3, config.num_samples)).astype("float32")
+    >>> masks = np.ones((3, 2, config.num_bins, config.num_frames), "float32")
+    >>> sources = reconstruct_sources(masks, mixtures, config, warped=False)
+    >>> sources.shape, bool(np.allclose(sources[:, 1], mixtures, atol=1e-4))
+    ((3, 2, 5512), True)
+    """
+    import keras
+
+    masks = _checked(masks, "masks", min_ndim=3)
+    mixtures = _checked(mixtures, "mixtures")
+    if tuple(masks.shape)[:-3] != tuple(mixtures.shape)[:-1]:
+        raise ValueError(
+            f"`masks` (..., num_sources, bins, frames) and `mixtures` (..., samples) must have the same leading axes; "
+            f"received shapes {tuple(masks.shape)} and {tuple(mixtures.shape)}."
+        )
+    # One STFT per mixture, broadcast over its sources' masks.
+    return reconstruct_from_mask(masks, keras.ops.expand_dims(mixtures, -2), config, warped=warped)

@@ -15,7 +15,7 @@ A visually guided separator should be read between two bounds:
 
 The ideal masks use the very mask functions of the training targets
 (:func:`avcourse.audio.ratio_mask`, :func:`avcourse.audio.binary_mask`) and
-the same reconstruction (:func:`avcourse.audio.reconstruct_from_mask`: mask x
+the same reconstruction (:func:`avcourse.audio.reconstruct_sources`: mask x
 |S_mix| with the mixture's phase, inverse STFT), so the ceiling and the
 network are measured alike. Everything here is numpy; the estimates are
 (num_sources, samples) waveforms as long as the mixture, ready for
@@ -87,7 +87,7 @@ def _ideal_mask_separation(sources, mixture, config, mask_function):
     source_magnitudes = audio.spectrogram(sources, config)
     mixture_magnitude = audio.spectrogram(mixture, config)
     masks = mask_function(source_magnitudes, mixture_magnitude[None])
-    return np.asarray(audio.reconstruct_from_mask(masks, mixture, config, warped=False), dtype=np.float32)
+    return np.asarray(audio.reconstruct_sources(masks, mixture, config, warped=False), dtype=np.float32)
 
 
 def ideal_ratio_mask_separation(sources, mixture, config=None):
@@ -246,9 +246,7 @@ def nmf_separation(mixture, num_sources, config=None, *, n_components=16, seed=0
     groups = _cluster(bases, num_sources, config, seed)
     model = bases @ activations + _EPSILON
     masks = np.stack([(bases[:, groups == g] @ activations[groups == g]) / model for g in range(num_sources)])
-    estimates = np.asarray(
-        audio.reconstruct_from_mask(masks.astype(np.float32), mixture, config, warped=False), dtype=np.float32
-    )
+    estimates = np.asarray(audio.reconstruct_sources(masks, mixture, config, warped=False), dtype=np.float32)
     if references is not None:
         estimates = _order_like(estimates, references)
     return estimates

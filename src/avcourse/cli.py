@@ -3,6 +3,12 @@
 ``avcourse demo`` runs offline on the bundled samples: it composes scenes of
 the synthetic audio-visual world and writes ``avcourse-demo/report.html`` with
 the pictures, their ground truth, spectrograms, ideal masks and audio players.
+``avcourse reproduce`` runs a paper's miniature reproduction
+(:mod:`avcourse.reproduce`), ``avcourse prepare`` decodes a downloaded dataset
+into shards (:func:`avcourse.data.prepare.prepare`), and ``avcourse train`` /
+``avcourse evaluate`` run a full-scale recipe
+(:mod:`avcourse.training.recipes`). Every argument parser of the command is
+here; the library modules only do the work.
 
 A user error (a bad option value, broken YAML, an unknown or ill-typed
 override, a missing file or run directory) ends with one line
@@ -17,7 +23,8 @@ import time
 from pathlib import Path
 
 
-# The reproductions `avcourse demo` runs at demo size, in the course's order.
+# The tasks of `avcourse reproduce` (modules of avcourse.reproduce) with their titles, in the course's order;
+# `avcourse demo` runs each at demo size.
 DEMO_REPRODUCTIONS = [("cavl", "CAVL"), ("separation", "Visually guided separation"), ("ccol", "CCoL")]
 
 
@@ -32,6 +39,7 @@ def _demo(args):
     from avcourse.data import world
     from avcourse.data.audioset import count_sources
     from avcourse.metrics.localization import resize_heatmap
+    from avcourse.metrics.separation import bss_eval_batch
     from avcourse.report import HtmlReport
 
     started = time.perf_counter()
@@ -50,8 +58,8 @@ def _demo(args):
         source_magnitudes, mixture_magnitude = scene.spectrograms(config)
         masks = np.asarray(audio.ratio_mask(source_magnitudes, mixture_magnitude))
         warped_masks = np.asarray(audio.log_freq_warp(masks, config))
-        estimates = np.asarray(audio.reconstruct_from_mask(masks, np.stack([scene.mixture] * num_sources), config, warped=False))
-        sdrs = [_sdr(reference, estimate) for reference, estimate in zip(scene.sources, estimates)]
+        estimates = audio.reconstruct_sources(masks, scene.mixture, config, warped=False)
+        sdrs = bss_eval_batch(scene.sources[None], estimates[None])["sdr"]
 
         report.heading(f"Scene {index} (seed {scene.seed}): {', '.join(scene.source_labels)}")
         columns = 2 + num_sources
@@ -71,7 +79,7 @@ def _demo(args):
             report.audio(source, config.sample_rate, f"{label} (true)")
             report.audio(estimate, config.sample_rate, f"{label} (ideal mask)")
         rows.append(
-            [index, num_sources, ", ".join(scene.source_labels), count_sources(scene.audioset_labels), float(np.mean(sdrs))]
+            [index, num_sources, ", ".join(scene.source_labels), count_sources(scene.audioset_labels), float(np.nanmean(sdrs))]
         )
     report.heading("Summary")
     report.table(["scene", "sources", "instruments", "AudioSet level-3 count", "ideal-mask SDR (dB)"], rows)
@@ -134,11 +142,56 @@ def _reproduce(args):
     return 0
 
 
-def _sdr(reference, estimate):
-    import numpy as np
+def _prepare(args):
+    from avcourse.data.prepare import REPORT_NAME, prepare
 
-    error = np.sum((reference - estimate) ** 2)
-    return float(10 * np.log10(np.sum(reference**2) / max(error, 1e-12)))
+    report = prepare(
+        args.dataset,
+        args.root,
+        args.output,
+        num_workers=args.workers,
+        shard_size=args.shard_size,
+        frames_per_clip=args.frames_per_clip,
+        image_size=args.image_size,
+        max_seconds=args.max_seconds,
+        audio_format=args.audio_format,
+        which=args.which,
+        segments=args.segments,
+        executor=args.executor,
+        overwrite=args.overwrite,
+        progress=not args.quiet,
+    )
+    rebuilt = f", {len(report['shards_discarded'])} of them rebuilt after failing their SHA-256 or size check" if report["shards_discarded"] else ""
+    print(
+        f"{report['num_records']} clips in {report['num_shards']} shards under {report['output_dir']} "
+        f"({report['shards_written']} written{rebuilt}, {report['shards_reused']} already done); "
+        f"{len(report['missing'])} missing and {len(report['corrupt'])} corrupt files listed in "
+        f"{Path(report['output_dir']) / REPORT_NAME}."
+    )
+    return 0
+
+
+def _train(args):
+    from avcourse.training.recipes import train
+
+    overrides = list(args.overrides)
+    if args.strategy:
+        overrides.append(f"training.strategy={args.strategy}")
+    if args.mixed_precision:
+        overrides.append("training.mixed_precision=true")
+    result = train(args.config, overrides, run_dir=args.run_dir, smoke=args.smoke)
+    print(f"trained {result['config']['recipe']}: run directory {result['run_dir']}")
+    return 0
+
+
+def _evaluate(args):
+    import json
+
+    from avcourse.training.recipes import evaluate
+
+    metrics = evaluate(args.config, args.overrides, run_dir=args.run_dir, smoke=args.smoke)
+    print(json.dumps(metrics, indent=1))
+    return 0
 
 
 def build_parser():
@@ -180,7 +233,7 @@ def build_parser():
     )
     reproduce.add_argument(
         "task",
-        choices=["cavl", "separation", "ccol"],
+        choices=[task for task, _ in DEMO_REPRODUCTIONS],
         help="which tables: cavl (localization, curriculum, counting), separation (CAVL Table 4: "
         "visually guided separation against NMF and ideal masks) or ccol (CCoL Tables 1 and 2: "
         "sounding-object grounding and separation)",
@@ -209,14 +262,67 @@ def build_parser():
     )
     reproduce.set_defaults(run=_reproduce)
 
-    from avcourse.data.prepare import register_cli as register_prepare
-    from avcourse.training.recipes import register_cli as register_train
-
-    register_prepare(commands)
-    register_train(commands)
+    _add_prepare(commands)
+    _add_train_and_evaluate(commands)
     for command in commands.choices.values():  # `avcourse train --traceback ...` works as well
         command.add_argument("--traceback", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
+
+
+def _add_prepare(commands):
+    """``avcourse prepare``: :func:`avcourse.data.prepare.prepare` on a downloaded dataset."""
+    from avcourse.data.prepare import AUDIO_FORMATS, DATASETS
+
+    parser = commands.add_parser(
+        "prepare",
+        help="decode a downloaded dataset once into sharded TFRecord files (resumable)",
+        description="Index a downloaded dataset (MUSIC, AudioSet, SoundNet-Flickr or ESC-50), decode every clip "
+        "once in parallel and write OUTPUT/<dataset>-NNNNN-of-NNNNN.tfrecord, OUTPUT/manifest.json and "
+        "OUTPUT/report.json (missing and corrupt files). Rerunning resumes an interrupted run and skips "
+        "finished shards. Layouts: docs/prepare.md.",
+    )
+    parser.add_argument("dataset", choices=DATASETS, help="which dataset the folder holds")
+    parser.add_argument("--root", required=True, help="the downloaded dataset folder")
+    parser.add_argument("--output", required=True, help="output folder for the shards")
+    parser.add_argument("--workers", type=int, default=None, help="decoding processes (default: every core; 0: none)")
+    parser.add_argument("--shard-size", type=int, default=256, help="clips per shard (default: %(default)s)")
+    parser.add_argument("--frames-per-clip", type=int, default=None, help="keep at most this many frames per clip")
+    parser.add_argument("--image-size", type=int, default=224, help="frame side in pixels (default: %(default)s)")
+    parser.add_argument("--max-seconds", type=float, default=None, help="keep at most this many seconds per clip")
+    parser.add_argument("--audio-format", choices=AUDIO_FORMATS, default="int16", help="waveform storage (%(default)s)")
+    parser.add_argument("--which", choices=("solo", "duet", "music21"), default="solo", help="MUSIC id list (%(default)s)")
+    parser.add_argument("--segments", default=None, help="AudioSet segments CSV inside --root (default: the first found)")
+    parser.add_argument("--executor", choices=("process", "thread"), default="process", help="worker pool (%(default)s)")
+    parser.add_argument("--overwrite", action="store_true", help="replace shards prepared with other settings")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(run=_prepare)
+
+
+def _add_train_and_evaluate(commands):
+    """``avcourse train`` and ``avcourse evaluate``: :mod:`avcourse.training.recipes` on a recipe."""
+    from avcourse.training.distribute import STRATEGIES
+
+    train = commands.add_parser(
+        "train",
+        help="train a full-scale recipe (recipes/<task>/config.yaml), resumable",
+        description="Train a recipe; key=value arguments override config keys (dotted, YAML-typed).",
+    )
+    train.add_argument("--config", required=True, help="recipes/<task>/config.yaml")
+    train.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. training.batch_size=64")
+    train.add_argument("--strategy", choices=STRATEGIES, help="distribution strategy (default: the config's)")
+    train.add_argument("--mixed-precision", action="store_true", help="compute in float16 (mixed_float16)")
+    train.add_argument("--smoke", action="store_true", help="tiny run on the synthetic world (seconds)")
+    train.add_argument("--run-dir", help="run directory (an interrupted run there is resumed)")
+    train.set_defaults(run=_train)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="evaluate a trained run directory", description="Score a run written by `avcourse train`."
+    )
+    evaluate.add_argument("--config", help="recipes/<task>/config.yaml (the run's config.yaml is used if present)")
+    evaluate.add_argument("--run-dir", required=True, help="run directory written by `avcourse train`")
+    evaluate.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. data.test=...")
+    evaluate.add_argument("--smoke", action="store_true", help="the recipe's smoke settings (with --config)")
+    evaluate.set_defaults(run=_evaluate)
 
 
 # What a user can cause and fix: a bad argument, config or override, a missing or unreadable file.

@@ -1,12 +1,24 @@
 """Matplotlib helpers shared by the tutorials, the docs and ``avcourse demo``.
 
-They draw on an ``Axes`` you pass (or a new one) and return it, so a notebook
-composes them into its own figures.
+They draw on an ``Axes`` you pass (or on a new one) and return what they
+drew, so a notebook composes them into its own figures:
+
+```python
+fig, axes = plt.subplots(1, 2)
+plotting.show_scene(scene, axes[0])
+image = plotting.show_spectrogram(mixture_magnitude, axes[1], title="mixture")
+fig.colorbar(image, ax=axes[1])
+```
+
+Matplotlib (and Pillow, for :func:`overlay_heatmap`) is imported on the first
+call, so ``import avcourse.plotting`` is cheap.
 
 Taught in: tutorials/00_audio_visual_world.ipynb
 """
 
 import numpy as np
+
+__all__ = ["overlay_heatmap", "show_mask", "show_scene", "show_spectrogram"]
 
 
 def _axes(ax):
@@ -18,7 +30,17 @@ def _axes(ax):
 
 
 def show_scene(scene, ax=None, *, show_silent=True):
-    """The scene's picture with boxes: green for sounding objects, grey dashed for silent ones."""
+    """The scene's picture with boxes: green for sounding objects, grey dashed for silent ones.
+
+    Args:
+        scene: a :class:`avcourse.data.world.Scene` (its ``image``, ``boxes``,
+            ``labels`` and ``sounding``).
+        ax: the ``Axes`` to draw on (default: a new figure's).
+        show_silent: whether to draw the silent objects' boxes too.
+
+    Returns:
+        the ``Axes``.
+    """
     from matplotlib.patches import Rectangle
 
     ax = _axes(ax)
@@ -35,7 +57,22 @@ def show_scene(scene, ax=None, *, show_silent=True):
 
 
 def show_spectrogram(magnitude, ax=None, *, sample_rate=11025, hop_length=256, warped=False, title=None):
-    """A magnitude spectrogram (bins, frames) in dB, time in seconds on x."""
+    """A magnitude spectrogram (bins, frames) in dB, time in seconds on x.
+
+    The values are shown as ``20 log10(|S| / max |S|)``, clipped to [-80, 0] dB.
+
+    Args:
+        magnitude: ``|S|`` (bins, frames), linear (512 bins up to the Nyquist
+            frequency) or warped (log-frequency rows).
+        ax: the ``Axes`` to draw on (default: a new figure's).
+        sample_rate: the audio's rate in Hz (the time and frequency axes).
+        hop_length: the STFT hop in samples (the time axis).
+        warped: whether the rows are log-frequency rows (the y axis then counts rows).
+        title: optional title.
+
+    Returns:
+        the ``AxesImage`` (for a colour bar).
+    """
     ax = _axes(ax)
     magnitude = np.asarray(magnitude)
     decibels = 20 * np.log10(np.maximum(magnitude, 1e-5) / max(magnitude.max(), 1e-5))
@@ -50,7 +87,17 @@ def show_spectrogram(magnitude, ax=None, *, sample_rate=11025, hop_length=256, w
 
 
 def show_mask(mask, ax=None, *, title=None, vmax=None):
-    """A mask (bins, frames) with the low frequencies at the bottom."""
+    """A mask (bins, frames) with the low frequencies at the bottom.
+
+    Args:
+        mask: (bins, frames) values >= 0 (ratio masks go up to 5).
+        ax: the ``Axes`` to draw on (default: a new figure's).
+        title: optional title.
+        vmax: top of the colour range (default: ``max(1, mask.max())``).
+
+    Returns:
+        the ``AxesImage`` (for a colour bar).
+    """
     ax = _axes(ax)
     mask = np.asarray(mask)
     image = ax.imshow(mask, origin="lower", aspect="auto", cmap="viridis", vmin=0, vmax=vmax or max(1.0, float(mask.max())))
@@ -66,6 +113,18 @@ def overlay_heatmap(image, heatmap, ax=None, *, alpha=0.5, title=None, vmin=None
 
     ``vmin``/``vmax`` fix the colour range (e.g. 0 and 1 for assignment maps,
     so a weak map looks weak); by default each map is scaled to its own range.
+
+    Args:
+        image: the picture (H, W, 3).
+        heatmap: (h, w) values, resized bilinearly to (H, W).
+        ax: the ``Axes`` to draw on (default: a new figure's).
+        alpha: opacity of the heatmap.
+        title: optional title.
+        vmin: bottom of the colour range.
+        vmax: top of the colour range.
+
+    Returns:
+        the ``Axes``.
     """
     from PIL import Image
 

@@ -2,10 +2,13 @@
 
 :func:`run_layer_test` checks, for one layer configuration, everything a
 course layer must support: the config round trip, a symbolic and an eager
-call with the expected output shapes, saving a model that contains it as a
-``.keras`` file and reloading it with identical outputs, and one training
-step with a finite loss and finite weights (so the gradients through the layer
-are finite). :func:`run_loss_test` does the same for a loss object, and
+call with the expected output shapes (and weight counts), saving a model that
+contains it as a ``.keras`` file and reloading it with identical outputs, one
+training step with a finite loss and finite weights (so the gradients through
+the layer are finite), and a call under the ``mixed_float16`` and
+``mixed_bfloat16`` policies (outputs in the policy's compute dtype, weights in
+float32). Inputs are one array, a list of arrays, or a dict of arrays passed
+as keyword arguments, with optional non-tensor call arguments. :func:`run_loss_test` does the same for a loss object, and
 :func:`compute_gradients` returns gradients on whichever backend Keras runs
 (TensorFlow, JAX or PyTorch), so tests can stay backend-agnostic.
 
@@ -22,7 +25,10 @@ from keras import ops
 
 from avcourse._api import register
 
-__all__ = ["compute_gradients", "run_layer_test", "run_loss_test"]
+__all__ = ["PRECISION_POLICIES", "compute_gradients", "run_layer_test", "run_loss_test"]
+
+# The mixed precision policies run_layer_test checks a layer under (keras-hub's run_precision_test).
+PRECISION_POLICIES = ("mixed_float16", "mixed_bfloat16")
 
 
 def _as_list(value):
@@ -112,15 +118,68 @@ def _is_nested(expected):
     return isinstance(expected, tuple) and len(expected) > 0 and isinstance(expected[0], (tuple, list))
 
 
-def _inputs_for(data, batch_size=None):
-    return [
-        keras.Input(shape=array.shape[1:], batch_size=batch_size, dtype=keras.backend.standardize_dtype(array.dtype))
-        for array in data
-    ]
+def _keras_input(array, name=None, batch_size=None):
+    return keras.Input(
+        shape=array.shape[1:], batch_size=batch_size, dtype=keras.backend.standardize_dtype(array.dtype), name=name
+    )
 
 
-def _single_or_list(items):
-    return items[0] if len(items) == 1 else items
+class _Inputs:
+    """The test's input data in one of three forms, and how to call a layer with it.
+
+    * one array: ``layer(x, **call_kwargs)``;
+    * a list/tuple of arrays: ``layer([x1, x2], **call_kwargs)`` (a multi-input layer);
+    * a dict of arrays: ``layer(**data, **call_kwargs)``, each entry a keyword
+      argument (e.g. ``GroundingNet(audio_features=..., object_features=...)``).
+    """
+
+    def __init__(self, input_data, call_kwargs):
+        self.kind = "dict" if isinstance(input_data, dict) else "list" if isinstance(input_data, (list, tuple)) else "one"
+        if self.kind == "dict":
+            self.data = {key: np.asarray(value) for key, value in input_data.items()}
+        elif self.kind == "list":
+            self.data = [np.asarray(value) for value in input_data]
+        else:
+            self.data = np.asarray(input_data)
+        self.call_kwargs = dict(call_kwargs or {})
+
+    @property
+    def arrays(self):
+        if self.kind == "dict":
+            return list(self.data.values())
+        return self.data if self.kind == "list" else [self.data]
+
+    @property
+    def batch_size(self):
+        return self.arrays[0].shape[0]
+
+    def symbolic(self):
+        """``keras.Input`` tensors of the same structure (batch size unknown)."""
+        if self.kind == "dict":
+            return {key: _keras_input(value, name=key) for key, value in self.data.items()}
+        if self.kind == "list":
+            return [_keras_input(value) for value in self.data]
+        return _keras_input(self.data)
+
+    def map(self, fn, inputs):
+        """``inputs`` (of this structure) with ``fn`` applied to each tensor."""
+        if self.kind == "dict":
+            return {key: fn(value) for key, value in inputs.items()}
+        if self.kind == "list":
+            return [fn(value) for value in inputs]
+        return fn(inputs)
+
+    def call(self, layer, inputs):
+        """``layer`` called on ``inputs`` (this structure) and the call keyword arguments."""
+        if self.kind == "dict":
+            return layer(**inputs, **self.call_kwargs)
+        return layer(inputs, **self.call_kwargs)
+
+
+def _check_dtypes(outputs, dtypes, what):
+    for index, (tensor, dtype) in enumerate(zip(_as_list(outputs), dtypes)):
+        got = keras.backend.standardize_dtype(tensor.dtype)
+        assert got == dtype, f"{what}: output {index} has dtype {got}, expected {dtype}."
 
 
 def compute_gradients(fn, *args):
@@ -179,10 +238,17 @@ def run_layer_test(
     input_data,
     expected_output_shapes,
     *,
+    call_kwargs=None,
     expected_output_dtypes=None,
+    expected_num_trainable_weights=None,
+    expected_num_non_trainable_weights=None,
     run_symbolic=True,
     run_saving=True,
     run_training=True,
+    run_precision=True,
+    precision_policies=PRECISION_POLICIES,
+    mixed_output_dtypes=None,
+    seed=0,
     atol=1e-6,
     rtol=1e-6,
 ):
@@ -193,33 +259,72 @@ def run_layer_test(
     2. Symbolic call on ``keras.Input`` (batch size unknown): output shapes
        are ``expected_output_shapes`` with the batch dimension ``None``, and
        ``expected_output_dtypes`` if given.
-    3. Eager call on ``input_data``: the expected shapes (and dtypes).
+    3. Eager call on ``input_data``: the expected shapes (and dtypes), and the
+       expected numbers of trainable and non-trainable weights if given.
     4. A functional model around the layer saved as ``.keras`` in a temporary
        folder and reloaded (no ``custom_objects``): identical outputs.
     5. One ``model.fit`` step with a trainable scale in front of the layer and
        the mean square of the floating outputs as the loss: the loss and every
        weight afterwards are finite.
+    6. Precision (as keras-hub's ``run_precision_test``): under each of
+       ``precision_policies`` (the global policy, the way
+       :func:`avcourse.training.distribute.set_mixed_precision` sets it), an
+       eager call whose floating outputs have the policy's compute dtype
+       (``float16``, ``bfloat16``) unless ``mixed_output_dtypes`` names
+       others, are finite, and whose floating weights stay in the variable
+       dtype (``float32``).
 
     Args:
         layer_cls: the layer class.
         init_kwargs: dict of constructor arguments.
-        input_data: a numpy array, or a list of them for a multi-input layer,
-            with a leading batch dimension.
+        input_data: the tensor inputs, each with a leading batch dimension: a
+            numpy array; a list of arrays for a layer that takes a list
+            (``layer([a, b])``); or a dict of arrays passed as keyword
+            arguments (``layer(**input_data)``, e.g. :class:`GroundingNet`'s
+            ``audio_features`` and ``object_features``).
         expected_output_shapes: one shape tuple, or a tuple/list of shapes for
             a layer with several outputs (with the concrete batch size).
+        call_kwargs: optional dict of other keyword arguments of every call
+            (``{"training": False}``).
         expected_output_dtypes: optional dtype string or list of them.
+        expected_num_trainable_weights: optional int, checked on the built layer.
+        expected_num_non_trainable_weights: optional int, checked on the built layer.
         run_symbolic: whether to do step 2.
         run_saving: whether to do step 4.
         run_training: whether to do step 5.
+        run_precision: whether to do step 6.
+        precision_policies: the mixed precision policies of step 6.
+        mixed_output_dtypes: optional dtype string or list of them that the
+            outputs have under every mixed policy, for a layer that returns
+            float32 on purpose (default: the policy's compute dtype).
+        seed: every instance is created and built right after
+            ``keras.utils.set_random_seed(seed)``, so that the instances of the
+            steps start from the same random weights (the eager call and the
+            saved model can then be compared); ``None`` leaves the random
+            state alone.
         atol: absolute tolerance of the save/load comparison.
         rtol: relative tolerance of the save/load comparison.
 
     Returns:
         The eager outputs as a list of numpy arrays (for further checks).
+
+    Examples:
+    >>> from avcourse.layers import AlignmentDistance
+    >>> audio, visual = np.ones((2, 1, 4), "float32"), np.zeros((2, 2, 4), "float32")
+    >>> outputs = run_layer_test(
+    ...     AlignmentDistance, {}, [audio, visual], ((2,), (2, 1)),
+    ...     expected_num_trainable_weights=0, run_saving=False, run_training=False,
+    ... )
+    >>> outputs[0].tolist()
+    [2.0, 2.0]
     """
-    data = [np.asarray(array) for array in _as_list(input_data)]
-    multi_input = isinstance(input_data, (list, tuple))
-    call_input = data if multi_input else data[0]
+    inputs_spec = _Inputs(input_data, call_kwargs)
+
+    def fresh():
+        if seed is not None:
+            keras.utils.set_random_seed(seed)
+        return layer_cls(**init_kwargs)
+
     dtypes = None if expected_output_dtypes is None else _as_list(expected_output_dtypes)
 
     # 1. Config round trip.
@@ -230,37 +335,37 @@ def run_layer_test(
 
     # 2. Symbolic call.
     if run_symbolic:
-        symbolic = layer_cls(**init_kwargs)
-        inputs = _inputs_for(data)
-        outputs = symbolic(inputs if multi_input else inputs[0])
+        outputs = inputs_spec.call(fresh(), inputs_spec.symbolic())
         _check_shapes(outputs, expected_output_shapes, "symbolic call", symbolic_batch=True)
         if dtypes is not None:
-            for index, (tensor, dtype) in enumerate(zip(_as_list(outputs), dtypes)):
-                got = keras.backend.standardize_dtype(tensor.dtype)
-                assert got == dtype, f"symbolic call: output {index} has dtype {got}, expected {dtype}."
+            _check_dtypes(outputs, dtypes, "symbolic call")
 
     # 3. Eager call.
-    eager_layer = layer_cls(**init_kwargs)
-    eager = eager_layer(call_input)
+    eager_layer = fresh()
+    eager = inputs_spec.call(eager_layer, inputs_spec.data)
     _check_shapes(eager, expected_output_shapes, "eager call")
     eager = _as_list(eager)
     if dtypes is not None:
-        for index, (tensor, dtype) in enumerate(zip(eager, dtypes)):
-            got = keras.backend.standardize_dtype(tensor.dtype)
-            assert got == dtype, f"eager call: output {index} has dtype {got}, expected {dtype}."
+        _check_dtypes(eager, dtypes, "eager call")
+    for expected, weights, kind in [
+        (expected_num_trainable_weights, eager_layer.trainable_weights, "trainable"),
+        (expected_num_non_trainable_weights, eager_layer.non_trainable_weights, "non-trainable"),
+    ]:
+        if expected is not None:
+            assert len(weights) == expected, f"{len(weights)} {kind} weights, expected {expected}."
     eager_numpy = [_to_numpy(tensor) for tensor in eager]
 
     # 4. Save / load as .keras.
     if run_saving:
-        inputs = _inputs_for(data)
-        outputs = layer_cls(**init_kwargs)(inputs if multi_input else inputs[0])
-        model = keras.Model(inputs if multi_input else inputs[0], outputs)
-        before = [_to_numpy(t) for t in _as_list(model(call_input))]
+        inputs = inputs_spec.symbolic()
+        layer = fresh()
+        model = keras.Model(inputs, inputs_spec.call(layer, inputs))
+        before = [_to_numpy(t) for t in _as_list(model(inputs_spec.data))]
         with tempfile.TemporaryDirectory() as folder:
             path = os.path.join(folder, "model.keras")
             model.save(path)
             reloaded = keras.saving.load_model(path)
-        after = [_to_numpy(t) for t in _as_list(reloaded(call_input))]
+        after = [_to_numpy(t) for t in _as_list(reloaded(inputs_spec.data))]
         assert len(before) == len(after)
         for index, (a, b) in enumerate(zip(before, after)):
             np.testing.assert_allclose(
@@ -274,21 +379,53 @@ def run_layer_test(
 
     # 5. One training step.
     if run_training:
-        inputs = _inputs_for(data)
-        scaled = [_TrainableScale()(tensor) for tensor in inputs]
-        outputs = layer_cls(**init_kwargs)(scaled if multi_input else scaled[0])
-        score = _SquaredOutputs()(outputs)
-        model = keras.Model(inputs if multi_input else inputs[0], score)
+        inputs = inputs_spec.symbolic()
+        scaled = inputs_spec.map(lambda tensor: _TrainableScale()(tensor), inputs)
+        score = _SquaredOutputs()(inputs_spec.call(fresh(), scaled))
+        model = keras.Model(inputs, score)
         model.compile(optimizer=keras.optimizers.SGD(learning_rate=1e-3), loss=_mean_of_prediction)
-        target = np.zeros((data[0].shape[0], 1), dtype="float32")
-        history = model.fit(call_input, target, batch_size=data[0].shape[0], epochs=1, verbose=0)
+        target = np.zeros((inputs_spec.batch_size, 1), dtype="float32")
+        history = model.fit(inputs_spec.data, target, batch_size=inputs_spec.batch_size, epochs=1, verbose=0)
         loss = history.history["loss"][0]
         assert np.isfinite(loss), f"training step: loss is {loss}"
         for weight in model.weights:
             value = _to_numpy(weight)
             assert np.all(np.isfinite(value)), f"training step: weight {weight.path} is not finite: {value}"
 
+    # 6. Mixed precision.
+    if run_precision:
+        for policy_name in precision_policies:
+            _check_precision(fresh, inputs_spec, policy_name, mixed_output_dtypes)
+
     return eager_numpy
+
+
+def _check_precision(fresh, inputs_spec, policy_name, mixed_output_dtypes):
+    """Step 6 of :func:`run_layer_test` under one global policy (restored afterwards)."""
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(policy_name)
+    try:
+        policy = keras.mixed_precision.global_policy()
+        layer = fresh()
+        outputs = _as_list(inputs_spec.call(layer, inputs_spec.data))
+        floating = [tensor for tensor in outputs if _is_float(tensor)]
+        expected = _as_list(mixed_output_dtypes) if mixed_output_dtypes is not None else [policy.compute_dtype]
+        if len(expected) == 1:
+            expected = expected * len(floating)
+        assert len(expected) == len(floating), f"{policy_name}: {len(floating)} floating outputs, {len(expected)} dtypes"
+        for index, (tensor, dtype) in enumerate(zip(floating, expected)):
+            got = keras.backend.standardize_dtype(tensor.dtype)
+            assert got == dtype, f"{policy_name}: output {index} has dtype {got}, expected {dtype}."
+            value = _to_numpy(tensor).astype("float32")
+            assert np.all(np.isfinite(value)), f"{policy_name}: output {index} is not finite"
+        for weight in layer.weights:
+            if _is_float(weight):
+                got = keras.backend.standardize_dtype(weight.dtype)
+                assert got == policy.variable_dtype, (
+                    f"{policy_name}: weight {weight.path} has dtype {got}, expected {policy.variable_dtype}."
+                )
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
 
 
 def run_loss_test(loss_obj, y_true, y_pred, *, expected_value=None, run_training=True, atol=1e-6, rtol=1e-5):

@@ -43,6 +43,22 @@ def test_mix_separate_dataset_targets_sum_to_the_mixture():
     np.testing.assert_allclose(np.log1p(batch["mixture_magnitude"]), batch["mixture"][..., 0], atol=1e-5)
 
 
+
+def test_mixture_example_mixes_and_gives_the_targets():
+    rng = np.random.default_rng(0)
+    solos = rng.uniform(-0.5, 0.5, (2, CONFIG.num_samples)).astype(np.float32)
+    example = pipelines.mixture_example(solos, CONFIG, gains=[0.25, 0.5], with_waveforms=True)
+    mixture = np.clip(0.25 * solos[0] + 0.5 * solos[1], -1, 1)
+    np.testing.assert_allclose(example["mixture_waveform"], mixture, atol=1e-6)
+    np.testing.assert_allclose(example["source_waveforms"], solos * np.array([[0.25], [0.5]]), atol=1e-6)
+    warp = audio.warp_matrix(512, 32)
+    magnitude = lambda x: warp @ np.abs(np.asarray(audio.spectrogram(x, CONFIG)))  # noqa: E731
+    np.testing.assert_allclose(example["mixture_magnitude"], magnitude(mixture), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(example["mixture"][..., 0], np.log1p(magnitude(mixture)), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(example["source_magnitudes"][1], magnitude(0.5 * solos[1]), rtol=1e-4, atol=1e-5)
+    assert all(value.dtype == np.float32 for value in example.values())
+    assert set(pipelines.mixture_example(solos, CONFIG)) == {"mixture", "mixture_magnitude", "source_magnitudes"}
+
 def test_mix_separate_dataset_passes_scene_options_to_every_scene():
     options = {"object_scale": (0.6, 0.6)}
     batch = _batch(pipelines.mix_separate_dataset(1, seed=5, batch_size=1, image_size=40, config=CONFIG, scene_options=options))

@@ -1,4 +1,3 @@
-import argparse
 import json
 
 import numpy as np
@@ -7,7 +6,7 @@ import soundfile
 from PIL import Image
 from test_music import COLOURS, _write_video
 
-from avcourse import audio
+from avcourse import audio, cli
 from avcourse.data import audioset, flickr, music, prepare, shards
 
 RATE = 11025
@@ -229,9 +228,7 @@ def test_invalid_arguments(kwargs, match, tmp_path):
 
 
 def test_cli_subcommand(esc50_root, esc50_reference, tmp_path, capsys):
-    parser = argparse.ArgumentParser(prog="avcourse")
-    prepare.register_cli(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(
+    args = cli.build_parser().parse_args(
         ["prepare", "esc50", "--root", str(esc50_root), "--output", str(tmp_path), "--workers", "0", "--shard-size", "2", "--quiet"]
     )
     assert args.run(args) == 0

@@ -79,6 +79,8 @@ def test_layer_helper(reduction):
         [audio, visual],
         ((3,), (3, 2)),
         expected_output_dtypes=["float32", "int32"],
+        expected_num_trainable_weights=0,
+        expected_num_non_trainable_weights=0,
     )
 
 

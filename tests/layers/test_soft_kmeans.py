@@ -109,6 +109,8 @@ def test_layer_helper():
         x,
         ((4, 3, 8), (4, 30, 3)),
         expected_output_dtypes=["float32", "float32"],
+        expected_num_trainable_weights=0,
+        expected_num_non_trainable_weights=0,
     )
 
 
@@ -192,9 +194,9 @@ def test_config_keeps_raw_arguments():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"num_clusters": 0}, "`num_clusters` must be an integer >= 1; received 0"),
-        ({"num_clusters": 2.0}, "`num_clusters` must be an integer >= 1; received 2.0"),
-        ({"num_clusters": 2, "iterations": 0}, "`iterations` must be an integer >= 1; received 0"),
+        ({"num_clusters": 0}, "`num_clusters` must be a positive integer; received 0"),
+        ({"num_clusters": 2.0}, "`num_clusters` must be a positive integer; received 2.0"),
+        ({"num_clusters": 2, "iterations": 0}, "`iterations` must be a positive integer; received 0"),
         ({"num_clusters": 2, "stiffness": 0.0}, "`stiffness` must be a number > 0; received 0.0"),
         ({"num_clusters": 2, "stiffness": -1}, "`stiffness` must be a number > 0; received -1"),
         ({"num_clusters": 2, "init": "random"}, "`init` must be one of ('strided', 'first', 'farthest'); received 'random'"),

@@ -29,13 +29,13 @@ def random_pairs(seed, n=32, margin=1.0):
 @pytest.mark.parametrize("margin", [0.5, 1.0, 2.0])
 def test_matches_numpy(margin):
     distance, is_match = random_pairs(int(margin * 10), margin=margin)
-    value = contrastive_loss(distance, is_match, margin=margin)
+    value = contrastive_loss(distance=distance, is_match=is_match, margin=margin)
     np.testing.assert_allclose(float(ops.convert_to_numpy(value)), numpy_eq5(distance, is_match, margin), rtol=1e-6)
 
 
 def test_hand_values():
     # matched at S=0: 0; mismatched at S=0: margin² / 2; beyond the margin: 0.
-    per_pair = contrastive_per_pair([0.0, 0.0, 1.5, 0.5], [1.0, 0.0, 0.0, 1.0], margin=1.0)
+    per_pair = contrastive_per_pair(distance=[0.0, 0.0, 1.5, 0.5], is_match=[1.0, 0.0, 0.0, 1.0], margin=1.0)
     np.testing.assert_allclose(ops.convert_to_numpy(per_pair), [0.0, 0.5, 0.0, 0.125])
 
 
@@ -44,7 +44,7 @@ def test_class_equals_function():
     loss = ContrastiveLoss(margin=1.0)
     np.testing.assert_allclose(
         float(ops.convert_to_numpy(loss(is_match, distance))),
-        float(ops.convert_to_numpy(contrastive_loss(distance, is_match, 1.0))),
+        float(ops.convert_to_numpy(contrastive_loss(distance=distance, is_match=is_match, margin=1.0))),
         rtol=1e-6,
     )
     # Keras-style (batch, 1) targets next to (batch,) predictions: no broadcast to (batch, batch).
@@ -56,7 +56,7 @@ def test_class_equals_function():
 def test_gradient_finite_at_zero():
     distance = np.array([0.0, 0.0, 0.3, 2.0], dtype="float32")
     is_match = np.array([1.0, 0.0, 0.0, 0.0], dtype="float32")
-    value, (grad, _) = compute_gradients(lambda s, d: contrastive_loss(s, d, 1.0), distance, is_match)
+    value, (grad, _) = compute_gradients(lambda s, d: contrastive_loss(distance=s, is_match=d, margin=1.0), distance, is_match)
     assert np.all(np.isfinite(grad))
     # d/dS of 1/(2n)[δS² + (1-δ)max(m-S,0)²] = [δS - (1-δ)max(m-S,0)] / n
     expected = (is_match * distance - (1 - is_match) * np.maximum(1.0 - distance, 0.0)) / distance.size

@@ -87,10 +87,10 @@ def sample(seed=0, batch=3, objects=2, bins=4, frames=5):
 
 def test_cross_entropy_and_gates():
     logits = np.array([[2.0, -1.0], [0.0, 0.0], [-3.0, 1.0]], "float32")
-    np.testing.assert_allclose(_np(sounding_cross_entropy(logits, 0, from_logits=True)), np_ce(logits, 0), rtol=1e-5)
-    np.testing.assert_allclose(_np(sounding_cross_entropy(logits, 1, from_logits=True)), np_ce(logits, 1), rtol=1e-5)
+    np.testing.assert_allclose(_np(sounding_cross_entropy(scores=logits, target_class=0, from_logits=True)), np_ce(logits, 0), rtol=1e-5)
+    np.testing.assert_allclose(_np(sounding_cross_entropy(scores=logits, target_class=1, from_logits=True)), np_ce(logits, 1), rtol=1e-5)
     probabilities = np.exp(log_softmax(logits)).astype("float32")
-    np.testing.assert_allclose(_np(sounding_cross_entropy(probabilities, 0)), np_ce(logits, 0), rtol=1e-4)
+    np.testing.assert_allclose(_np(sounding_cross_entropy(scores=probabilities, target_class=0)), np_ce(logits, 0), rtol=1e-4)
     np.testing.assert_array_equal(_np(sounding_gates(logits, from_logits=True)), [1.0, 0.0, 0.0])  # p = 0.5 is not > 0.5
 
 
@@ -121,13 +121,13 @@ def test_gated_separation_matches_numpy_and_gates_carry_no_gradient():
     s = sample(2)
     gates = np.array([[[1, 0], [0, 1]], [[1, 1], [0, 0]], [[0, 0], [1, 0]]], "float32")
     weight = np.clip(np.log1p(s["mix"]), 1e-3, 10)
-    value = gated_separation_loss(s["masks"], gates, s["sources"], s["mix"], weight)
+    value = gated_separation_loss(masks=s["masks"], gates=gates, source_magnitudes=s["sources"], mixture_magnitude=s["mix"], weight=weight)
     np.testing.assert_allclose(float(_np(value)), np_l2(s["masks"], gates, s["sources"], s["mix"], weight), rtol=1e-5)
     # A trailing channel axis on the masks is accepted.
-    value_5 = gated_separation_loss(s["masks"][..., None], gates, s["sources"], s["mix"], weight)
+    value_5 = gated_separation_loss(masks=s["masks"][..., None], gates=gates, source_magnitudes=s["sources"], mixture_magnitude=s["mix"], weight=weight)
     np.testing.assert_allclose(float(_np(value_5)), float(_np(value)), rtol=1e-6)
     _, (grad_masks, grad_gates) = compute_gradients(
-        lambda m, g: gated_separation_loss(m, g, s["sources"], s["mix"], weight), s["masks"], gates
+        lambda m, g: gated_separation_loss(masks=m, gates=g, source_magnitudes=s["sources"], mixture_magnitude=s["mix"], weight=weight), s["masks"], gates
     )
     assert np.all(grad_gates == 0)  # binarised gates: no gradient
     assert np.all(grad_masks[gates == 0] == 0)  # a gated-off object's mask gets nothing
@@ -140,7 +140,7 @@ def test_gated_separation_from_logits_gate():
     logits = np.random.default_rng(3).normal(size=(3, 2, 2, 2)).astype("float32")
 
     def fn(lg, m):
-        return gated_separation_loss(m, sounding_gates(lg, from_logits=True), s["sources"], s["mix"])
+        return gated_separation_loss(masks=m, gates=sounding_gates(lg, from_logits=True), source_magnitudes=s["sources"], mixture_magnitude=s["mix"])
 
     value, (grad_logits, grad_masks) = compute_gradients(fn, logits, s["masks"])
     assert np.isfinite(value) and np.all(grad_logits == 0) and np.all(np.isfinite(grad_masks))
@@ -149,7 +149,7 @@ def test_gated_separation_from_logits_gate():
 def test_distances_match_numpy():
     s = sample(4)
     weight = np.clip(np.log1p(s["mix"]), 1e-3, 10)
-    d = _np(mask_distances(s["masks"], s["sources"], s["mix"], weight))
+    d = _np(mask_distances(masks=s["masks"], source_magnitudes=s["sources"], mixture_magnitude=s["mix"], weight=weight))
     np.testing.assert_allclose(d, np_distances(s["masks"], s["sources"], s["mix"], weight), rtol=1e-5)
     assert d.shape == (3, 2, 2)
 
@@ -193,13 +193,13 @@ def test_never_nan_on_degenerate_inputs():
     masks = np.zeros((2, 2, 2, 3, 4), "float32")
     sources = np.zeros((2, 2, 3, 4), "float32")
     mix = np.zeros((2, 3, 4), "float32")
-    distances = _np(mask_distances(masks, sources, mix))
+    distances = _np(mask_distances(masks=masks, source_magnitudes=sources, mixture_magnitude=mix))
     assert np.all(distances == 0)
     probabilities = np.tile(np.array([1.0, 0.0], "float32"), (2, 2, 2, 1))
     for fn, args in [
-        (lambda m, p: gated_separation_loss(m, sounding_gates(p), sources, mix), (masks, probabilities)),
-        (lambda m, p: cyclic_mixture_grounding_loss(p, mask_distances(m, sources, mix)), (masks, probabilities)),
-        (lambda m, p: cyclic_grounding_loss(p[:, 0], p[:, 1, 0], mask_distances(m, sources, mix)[:, 0]), (masks, probabilities)),
+        (lambda m, p: gated_separation_loss(masks=m, gates=sounding_gates(p), source_magnitudes=sources, mixture_magnitude=mix), (masks, probabilities)),
+        (lambda m, p: cyclic_mixture_grounding_loss(p, mask_distances(masks=m, source_magnitudes=sources, mixture_magnitude=mix)), (masks, probabilities)),
+        (lambda m, p: cyclic_grounding_loss(p[:, 0], p[:, 1, 0], mask_distances(masks=m, source_magnitudes=sources, mixture_magnitude=mix)[:, 0]), (masks, probabilities)),
         (lambda m, p: mixture_grounding_loss(p) + grounding_mil_loss(p[:, 0], p[:, 1, 0]), (masks, probabilities)),
     ]:
         value, grads = compute_gradients(fn, *args)
@@ -223,7 +223,7 @@ def test_mil_loss_class():
         (lambda: mixture_grounding_loss(np.zeros((2, 2))), "mixture_scores"),
         (lambda: cyclic_mixture_grounding_loss(np.zeros((1, 2, 2, 2)), np.zeros((1, 2, 3))), "distances"),
         (lambda: cyclic_mixture_grounding_loss(np.zeros((1, 2, 2, 2)), np.zeros((1, 2, 2)), epsilon=-1.0), "epsilon"),
-        (lambda: gated_separation_loss(np.zeros((1, 2, 2, 3, 4)), np.zeros((1, 2, 3)), np.zeros((1, 2, 3, 4)), np.ones((1, 3, 4))), "gates"),
+        (lambda: gated_separation_loss(masks=np.zeros((1, 2, 2, 3, 4)), gates=np.zeros((1, 2, 3)), source_magnitudes=np.zeros((1, 2, 3, 4)), mixture_magnitude=np.ones((1, 3, 4))), "gates"),
         (lambda: MILGroundingLoss(from_logits="yes"), "from_logits"),
     ],
 )

@@ -14,7 +14,7 @@ def test_matches_numpy():
     rng = np.random.default_rng(0)
     rate = rng.uniform(0.05, 6.0, size=64).astype("float32")
     counts = rng.integers(0, 6, size=64).astype("float32")
-    value = ops.convert_to_numpy(poisson_nll(counts, rate))
+    value = ops.convert_to_numpy(poisson_nll(y_true=counts, rate=rate))
     rate64 = rate.astype(np.float64)
     np.testing.assert_allclose(value, rate64 - counts * np.log(rate64), rtol=1e-5, atol=1e-5)
     # It is -ln P(y | λ) up to the constant ln(y!).
@@ -25,7 +25,7 @@ def test_matches_numpy():
 def test_finite_at_zero_rate():
     rate = np.array([0.0, 0.0, 1e-12], dtype="float32")
     counts = np.array([0.0, 3.0, 2.0], dtype="float32")
-    value, (grad, _) = compute_gradients(lambda r, y: ops.sum(poisson_nll(y, r)), rate, counts)
+    value, (grad, _) = compute_gradients(lambda r, y: ops.sum(poisson_nll(y_true=y, rate=r)), rate, counts)
     assert np.isfinite(value)
     assert np.all(np.isfinite(grad))
     # Gradient 1 - y / (λ + ε): 1 for y = 0, strongly negative (pushes λ up) for y > 0.
@@ -37,7 +37,7 @@ def test_class_equals_mean_of_function():
     rng = np.random.default_rng(1)
     rate = rng.uniform(0.1, 4.0, size=(16, 1)).astype("float32")
     counts = rng.integers(0, 5, size=(16, 1)).astype("float32")
-    expected = float(np.mean(ops.convert_to_numpy(poisson_nll(counts, rate))))
+    expected = float(np.mean(ops.convert_to_numpy(poisson_nll(y_true=counts, rate=rate))))
     np.testing.assert_allclose(float(ops.convert_to_numpy(PoissonNLL()(counts, rate))), expected, rtol=1e-6)
     # (batch,) targets next to (batch, 1) rates: no broadcast to (batch, batch).
     np.testing.assert_allclose(float(ops.convert_to_numpy(PoissonNLL()(counts[:, 0], rate))), expected, rtol=1e-6)

@@ -43,10 +43,10 @@ def test_ratio_mask_l1_matches_numpy(weighted):
     assert target.max() == 5.0 and target.min() == 0.0  # the clip is exercised
     weight = _numpy_weight(mixture) if weighted else 1.0
     expected = np.mean(weight * np.abs(predicted - target))
-    got = ratio_mask_l1(predicted, source, mixture, weight=_numpy_weight(mixture) if weighted else None)
+    got = ratio_mask_l1(predicted_mask=predicted, source_magnitude=source, mixture_magnitude=mixture, weight=_numpy_weight(mixture) if weighted else None)
     np.testing.assert_allclose(_value(got), expected, rtol=1e-5)
     # A separator's (..., 1) mask gives the same value.
-    got_channel = ratio_mask_l1(predicted[..., None], source, mixture, weight=_numpy_weight(mixture) if weighted else None)
+    got_channel = ratio_mask_l1(predicted_mask=predicted[..., None], source_magnitude=source, mixture_magnitude=mixture, weight=_numpy_weight(mixture) if weighted else None)
     np.testing.assert_allclose(_value(got_channel), expected, rtol=1e-5)
 
 
@@ -54,11 +54,11 @@ def test_ratio_mask_l1_max_ratio_and_broadcast_mixture():
     source, mixture = _magnitudes()
     predicted = np.zeros_like(source)
     target = _numpy_ratio_target(source.astype(np.float64), mixture.astype(np.float64), max_ratio=2.0)
-    np.testing.assert_allclose(_value(ratio_mask_l1(predicted, source, mixture, max_ratio=2.0)), target.mean(), rtol=1e-5)
+    np.testing.assert_allclose(_value(ratio_mask_l1(predicted_mask=predicted, source_magnitude=source, mixture_magnitude=mixture, max_ratio=2.0)), target.mean(), rtol=1e-5)
     # Several sources of one mixture: (B, num_mix, F, T) against (B, 1, F, T).
     sources = np.stack([source, source * 0.5], axis=1)
     expected = np.mean([_numpy_ratio_target(s, mixture.astype(np.float64)).mean() for s in (source, source * 0.5)])
-    got = ratio_mask_l1(np.zeros_like(sources), sources, mixture[:, None])
+    got = ratio_mask_l1(predicted_mask=np.zeros_like(sources), source_magnitude=sources, mixture_magnitude=mixture[:, None])
     np.testing.assert_allclose(_value(got), expected, rtol=1e-5)
 
 
@@ -70,10 +70,10 @@ def test_binary_mask_bce_matches_numpy(weighted):
     assert 0 < target.mean() < 1
     weight = _numpy_weight(mixture) if weighted else 1.0
     expected = np.mean(weight * _numpy_bce(target, predicted))
-    got = binary_mask_bce(predicted, source, mixture, weight=_numpy_weight(mixture) if weighted else None)
+    got = binary_mask_bce(predicted_mask=predicted, source_magnitude=source, mixture_magnitude=mixture, weight=_numpy_weight(mixture) if weighted else None)
     np.testing.assert_allclose(_value(got), expected, rtol=1e-5)
     target_03 = (source > 0.3 * mixture).astype(np.float64)
-    got_03 = binary_mask_bce(predicted, source, mixture, threshold=0.3)
+    got_03 = binary_mask_bce(predicted_mask=predicted, source_magnitude=source, mixture_magnitude=mixture, threshold=0.3)
     np.testing.assert_allclose(_value(got_03), np.mean(_numpy_bce(target_03, predicted)), rtol=1e-5)
 
 
@@ -92,7 +92,7 @@ def test_finite_for_zero_masks_and_silent_mixtures(loss_fn, weighted):
 
         def fn(m, s, x):
             weight = ops.clip(ops.log1p(x), 1e-3, 10.0) if weighted else None
-            return loss_fn(m, s, x, weight=weight)
+            return loss_fn(predicted_mask=m, source_magnitude=s, mixture_magnitude=x, weight=weight)
 
         value, grads = compute_gradients(fn, mask, source, mixture)
         assert np.isfinite(value)
@@ -100,15 +100,15 @@ def test_finite_for_zero_masks_and_silent_mixtures(loss_fn, weighted):
             assert np.all(np.isfinite(grad))
     # Silent mixture: ratio and binary targets are 0, so a zero mask costs nothing.
     zeros = np.zeros(shape, "float32")
-    assert _value(ratio_mask_l1(zeros, zeros, zeros)) == 0.0
-    assert _value(binary_mask_bce(zeros, zeros, zeros)) < 1e-6
+    assert _value(ratio_mask_l1(predicted_mask=zeros, source_magnitude=zeros, mixture_magnitude=zeros)) == 0.0
+    assert _value(binary_mask_bce(predicted_mask=zeros, source_magnitude=zeros, mixture_magnitude=zeros)) < 1e-6
 
 
 def test_gradient_flows_only_into_the_mask():
     source, mixture = _magnitudes()
     predicted = np.full(source.shape, 0.3, "float32")
     _, (g_mask, g_source, g_mixture) = compute_gradients(
-        lambda m, s, x: ratio_mask_l1(m, s, x), predicted, source, mixture
+        lambda m, s, x: ratio_mask_l1(predicted_mask=m, source_magnitude=s, mixture_magnitude=x), predicted, source, mixture
     )
     target = _numpy_ratio_target(source, mixture)
     np.testing.assert_allclose(g_mask, np.sign(predicted - target) / predicted.size, rtol=1e-5)
@@ -138,20 +138,20 @@ def test_binary_loss_class(weighted):
 def test_bad_inputs():
     source, mixture = _magnitudes()
     with pytest.raises(ValueError, match="`predicted_mask` must have the shape of `source_magnitude`"):
-        ratio_mask_l1(np.zeros((3, 8, 5)), source, mixture)
+        ratio_mask_l1(predicted_mask=np.zeros((3, 8, 5)), source_magnitude=source, mixture_magnitude=mixture)
     with pytest.raises(ValueError, match="`predicted_mask` must have the shape"):
-        binary_mask_bce(np.zeros((3, 8, 6, 2)), source, mixture)
+        binary_mask_bce(predicted_mask=np.zeros((3, 8, 6, 2)), source_magnitude=source, mixture_magnitude=mixture)
     with pytest.raises(ValueError, match="`mixture_magnitude` must broadcast"):
-        ratio_mask_l1(np.zeros_like(source), source, mixture[:, :4])
+        ratio_mask_l1(predicted_mask=np.zeros_like(source), source_magnitude=source, mixture_magnitude=mixture[:, :4])
     with pytest.raises(ValueError, match="`weight` must broadcast"):
-        ratio_mask_l1(np.zeros_like(source), source, mixture, weight=np.ones((2, 8, 6)))
-    with pytest.raises(ValueError, match="`max_ratio` must be > 0"):
-        ratio_mask_l1(np.zeros_like(source), source, mixture, max_ratio=0)
-    with pytest.raises(ValueError, match="`epsilon` must be > 0"):
-        binary_mask_bce(np.zeros_like(source), source, mixture, epsilon=0.0)
+        ratio_mask_l1(predicted_mask=np.zeros_like(source), source_magnitude=source, mixture_magnitude=mixture, weight=np.ones((2, 8, 6)))
+    with pytest.raises(ValueError, match="`max_ratio` must be a number > 0"):
+        ratio_mask_l1(predicted_mask=np.zeros_like(source), source_magnitude=source, mixture_magnitude=mixture, max_ratio=0)
+    with pytest.raises(ValueError, match="`epsilon` must be a number > 0"):
+        binary_mask_bce(predicted_mask=np.zeros_like(source), source_magnitude=source, mixture_magnitude=mixture, epsilon=0.0)
     with pytest.raises(ValueError, match="`y_true` must stack the source and mixture magnitudes"):
         RatioMaskL1()(np.zeros((2, 4, 4, 1)), np.zeros((2, 4, 4, 1)))
     with pytest.raises(ValueError, match="`weighted` must be True or False"):
         BinaryMaskBCE(weighted="yes")
-    with pytest.raises(ValueError, match="`threshold` must be >= 0"):
+    with pytest.raises(ValueError, match="`threshold` must be a number >= 0"):
         BinaryMaskBCE(threshold=-1.0)

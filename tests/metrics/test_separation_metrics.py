@@ -168,3 +168,34 @@ def test_bad_mixture_and_flag():
         sdr_improvement(references, references, np.ones(99))
     with pytest.raises(ValueError, match=r"`compute_permutation` must be True or False; received 'yes'"):
         bss_eval(references, references, compute_permutation="yes")
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # mir_eval 0.8 deprecates its separation module
+@pytest.mark.parametrize("compute_permutation", [False, True])
+def test_batch_matches_mir_eval_on_every_mixture(compute_permutation):
+    import mir_eval.separation
+
+    rng = np.random.default_rng(0)
+    references = np.stack([_tones(220, 1760), _tones(330, 990)])
+    estimates = references + 0.2 * references[:, ::-1] + 0.01 * rng.standard_normal(references.shape)
+    estimates[1] = estimates[1, ::-1]  # the second mixture's estimates come swapped
+    result = metrics.bss_eval_batch(references, estimates, compute_permutation=compute_permutation)
+    assert {key: value.shape for key, value in result.items()} == dict.fromkeys(("sdr", "sir", "sar", "perm", "skipped"), (2, 2))
+    for index in range(2):
+        sdr, sir, sar, perm = mir_eval.separation.bss_eval_sources(references[index], estimates[index], compute_permutation)
+        np.testing.assert_allclose(result["sdr"][index], sdr)
+        np.testing.assert_allclose(result["sir"][index], sir)
+        np.testing.assert_allclose(result["sar"][index], sar)
+        np.testing.assert_array_equal(result["perm"][index], perm)
+    assert not result["skipped"].any()
+
+
+def test_batch_marks_skipped_sources_and_checks_shapes():
+    references = np.stack([_tones(220, 1760), np.concatenate([_tones(440), np.zeros((1, SAMPLE_RATE))])])
+    result = metrics.bss_eval_batch(references, references + 0.1 * references[:, ::-1])
+    np.testing.assert_array_equal(result["skipped"], [[False, False], [False, True]])
+    assert np.isnan(result["sdr"][1, 1]) and np.isfinite(result["sdr"][:, 0]).all()
+    with pytest.raises(ValueError, match=r"`references` must have rank 3"):
+        metrics.bss_eval_batch(references[0], references[0])
+    with pytest.raises(ValueError, match=r"`estimates` must have the same shape as `references` \(2, 2, 8000\)"):
+        metrics.bss_eval_batch(references, references[:, :1])

@@ -8,7 +8,8 @@ from avcourse import audio
 from avcourse.data.pipelines import ccol_dataset
 from avcourse.losses import grounding as G
 from avcourse.models import CCOL_CONFIGS, CCoLModel, GroundingNet, ObjectConditionedSeparator
-from avcourse.models.ccol import STAGE_LOSS_WEIGHTS, audio_net, object_net
+from avcourse.models.ccol import STAGE_LOSS_WEIGHTS, ccol_audio_net, ccol_object_net
+from avcourse.testing import run_layer_test
 
 CONFIG = audio.AudioConfig(clip_seconds=0.25, num_warped_bins=16)  # 16 x 11 spectrograms
 
@@ -24,8 +25,8 @@ def batch():
 
 
 def test_paper_config_shapes():
-    assert tuple(audio_net("vggish", (256, 256, 1)).output.shape) == (None, 512)
-    assert tuple(object_net("resnet18").output.shape) == (None, 512)
+    assert tuple(ccol_audio_net("vggish", (256, 256, 1)).output.shape) == (None, 512)
+    assert tuple(ccol_object_net("resnet18").output.shape) == (None, 512)
     grounding = GroundingNet()
     grounding.build((None, 512), (None, 512))
     assert [tuple(layer.kernel.shape) for layer in grounding.hidden + [grounding.classifier]] == [
@@ -45,6 +46,46 @@ def test_grounding_net_softmax():
     np.testing.assert_allclose(p.sum(-1), 1.0, rtol=1e-6)
     np.testing.assert_allclose(p, _np(keras.ops.softmax(net.logits(a, o))), rtol=1e-6)
     assert GroundingNet.from_config(net.get_config()).get_config() == net.get_config()
+
+
+def test_grounding_net_layer():
+    rng = np.random.default_rng(0)
+    inputs = {
+        "audio_features": rng.normal(size=(3, 5)).astype("float32"),
+        "object_features": rng.normal(size=(3, 6)).astype("float32"),
+    }
+    probabilities = run_layer_test(
+        GroundingNet,
+        {"units": (8, 4)},
+        inputs,  # keyword arguments of the call
+        (3, 2),
+        expected_output_dtypes="float32",
+        expected_num_trainable_weights=6,  # three Dense layers: kernel and bias each
+        expected_num_non_trainable_weights=0,
+    )[0]
+    np.testing.assert_allclose(probabilities.sum(-1), 1.0, rtol=1e-6)
+
+
+def test_object_conditioned_separator_layer():
+    rng = np.random.default_rng(2)
+    inputs = {
+        "mixture": rng.uniform(size=(2, 16, 11, 1)).astype("float32"),
+        "objects": rng.uniform(size=(2, 3, 16, 16, 3)).astype("float32"),
+    }
+    masks = run_layer_test(
+        ObjectConditionedSeparator,
+        dict(object_config="small", object_shape=(16, 16, 3), channels=4, depth=2, base_channels=4),
+        inputs,
+        (2, 3, 16, 11),
+        call_kwargs={"training": False},
+        # U-Net 11 + 6, small ResNet object net 36 + 24, the projection's kernel and bias, α and β
+        expected_num_trainable_weights=51,
+        expected_num_non_trainable_weights=30,
+        mixed_output_dtypes="float32",  # the U-Net returns its audio map in float32, so are the masks
+        atol=1e-5,
+        rtol=1e-5,
+    )[0]
+    assert masks.min() >= 0 and masks.max() <= 1
 
 
 def test_separator_mask_is_sigmoid_of_scaled_dot_product():
@@ -81,7 +122,7 @@ def test_outputs_and_losses(batch, tiny_ccol):
     )
     weight = _np(audio.magnitude_weight(batch["mixture_magnitude"]))
     gates = _np(G.sounding_gates(out["mixture_logits"], from_logits=True))
-    l2 = G.gated_separation_loss(out["masks"], gates, batch["source_magnitudes"], batch["mixture_magnitude"], weight)
+    l2 = G.gated_separation_loss(masks=out["masks"], gates=gates, source_magnitudes=batch["source_magnitudes"], mixture_magnitude=batch["mixture_magnitude"], weight=weight)
     np.testing.assert_allclose(components["l2"], float(_np(l2)), rtol=1e-5)
     for stage, weights in STAGE_LOSS_WEIGHTS.items():
         staged = model if stage == "colearn" else model.with_stage(stage)

@@ -39,7 +39,9 @@ def test_residual_block_layer():
         {"filters": 4, "strides": 2},
         np.random.default_rng(0).normal(size=(2, 8, 8, 3)).astype("float32"),
         (2, 4, 4, 4),
-        run_saving=False,  # random init differs between instances; .keras round trip tested on the trunk above
+        # conv1, bn1 (γ, β), conv2, bn2 and the strided shortcut's conv and bn; each bn has 2 moving statistics
+        expected_num_trainable_weights=9,
+        expected_num_non_trainable_weights=6,
     )
 
 

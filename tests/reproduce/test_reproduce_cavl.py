@@ -103,3 +103,46 @@ def test_every_stage_trains_on_scenes_like_those_it_is_tested_on(recorded_run):
 def test_unknown_size_is_rejected():
     with pytest.raises(ValueError, match="`size` must be one of"):
         cavl.run(size="huge")
+
+
+def test_centred_projection_removes_the_mean_over_classes():
+    rng = np.random.default_rng(0)
+    kernel, bias = rng.normal(size=(5, 11)), rng.normal(size=11)
+    centred_kernel, centred_bias = cavl._projection([kernel, bias], centre=True)  # noqa: SLF001 - the recipe's own init
+    features = rng.normal(size=(7, 5))
+    logits = features @ kernel + bias
+    expected = logits - logits.mean(axis=1, keepdims=True)  # float64 reference: each row minus its mean over classes
+    np.testing.assert_allclose(features @ centred_kernel + centred_bias, expected, atol=1e-12)
+    raw_kernel, raw_bias = cavl._projection([kernel, bias], centre=False)  # noqa: SLF001
+    np.testing.assert_array_equal(raw_kernel, kernel)
+    np.testing.assert_array_equal(raw_bias, bias)
+
+
+@pytest.fixture(scope="module")
+def tiny_recipe():
+    return dataclasses.replace(
+        cavl.RECIPES["demo"], train_scenes=4, batch_size=4, image_size=64, epochs_per_stage=(1, 1, 1), margin=2.0,
+        projection_init="random",
+    )
+
+
+@pytest.mark.parametrize(
+    ("freeze", "trainable_per_stage"), [("always", [False, False]), ("c1", [False, True]), ("never", [True, True])]
+)
+def test_train_stages_freezes_the_audio_trunk_and_scales_the_margin_per_source(tiny_recipe, freeze, trainable_per_stage):
+    recipe = dataclasses.replace(tiny_recipe, freeze_audio_trunk=freeze)
+    stages = cavl.curriculum_stages(2, base_learning_rate=1e-3, decay=1.0, epochs=[1, 1])
+    model = cavl.build_model(recipe)
+    before = [w.copy() for w in model.audio_trunk.get_weights()]
+    result = cavl.train_stages(recipe, stages, 0, model)
+    assert [m.audio_trunk.trainable for m in result.stage_models] == trainable_per_stage
+    assert [m.margin for m in result.stage_models] == [2.0, 4.0]  # k_a times the calibrated margin
+    after = result.model.audio_trunk.get_weights()
+    moved = any(not np.array_equal(a, b) for a, b in zip(before, after))
+    assert moved == any(trainable_per_stage)
+
+
+def test_train_stages_rejects_an_unknown_freeze_rule(tiny_recipe):
+    with pytest.raises(ValueError, match="recipe.freeze_audio_trunk"):
+        cavl.train_stages(dataclasses.replace(tiny_recipe, freeze_audio_trunk="sometimes"), cavl.c1_stage(tiny_recipe), 0,
+                          cavl.build_model(tiny_recipe))

@@ -45,6 +45,6 @@ def test_reproduce_ccol_reports_both_tables(tiny_recipe):
 
 def test_recipes_and_unknown_size():
     assert set(ccol.RECIPES) == {"demo", "small"}
-    assert ccol._steps(12) == (6, 9) and ccol._steps(1) == ()
+    assert ccol.decay_steps(12) == (6, 9) and ccol.decay_steps(1) == ()
     with pytest.raises(ValueError, match="`size` must be one of"):
         ccol.run(size="huge")

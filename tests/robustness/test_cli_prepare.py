@@ -20,8 +20,9 @@ import soundfile
 import yaml
 
 from avcourse import cli
-from avcourse.data import flickr, music, prepare
+from avcourse.data import flickr, indexing, music, prepare
 from avcourse.training import recipes
+from avcourse.training.recipes import config as recipe_config
 
 ROOT = Path(__file__).resolve().parents[2]
 COUNTING = ROOT / "recipes" / "counting_audioset" / "config.yaml"
@@ -254,8 +255,7 @@ def _failing_trainer(error):
 @pytest.mark.parametrize("run_dir", ["new", "default", "existing empty"])
 def test_failed_start_leaves_no_run_directory_and_the_rerun_starts(run_dir, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    evaluate = recipes._TRAINERS["counting"][1]
-    monkeypatch.setitem(recipes._TRAINERS, "counting", (_failing_trainer(ValueError("the data cannot be read")), evaluate))
+    monkeypatch.setattr(recipes.TASKS["counting"], "train", _failing_trainer(ValueError("the data cannot be read")))
     folder = {"new": tmp_path / "run", "existing empty": tmp_path / "empty"}.get(run_dir)
     if run_dir == "existing empty":
         folder.mkdir()
@@ -266,15 +266,14 @@ def test_failed_start_leaves_no_run_directory_and_the_rerun_starts(run_dir, tmp_
     else:
         assert not (tmp_path / "run").exists() and not (tmp_path / "runs").exists()
     # The corrected command starts in the same place instead of being refused as "another config".
-    monkeypatch.setitem(recipes._TRAINERS, "counting", (lambda run: {"counting": {"loss": [1.0]}}, evaluate))
+    monkeypatch.setattr(recipes.TASKS["counting"], "train", lambda run: {"counting": {"loss": [1.0]}})
     assert run_cli(argv + ["training.batch_size=2"], capsys)[0] == 0
     written = folder or next((tmp_path / "runs" / "counting_audioset").iterdir())
     assert yaml.safe_load((written / "config.yaml").read_text())["training"]["batch_size"] == 2
 
 
 def test_interrupt_in_the_first_epoch_removes_the_run_directory(tmp_path, monkeypatch):
-    evaluate = recipes._TRAINERS["counting"][1]
-    monkeypatch.setitem(recipes._TRAINERS, "counting", (_failing_trainer(KeyboardInterrupt()), evaluate))
+    monkeypatch.setattr(recipes.TASKS["counting"], "train", _failing_trainer(KeyboardInterrupt()))
     with pytest.raises(KeyboardInterrupt):
         recipes.train(COUNTING, run_dir=tmp_path / "run", smoke=True)
     assert not (tmp_path / "run").exists()
@@ -287,7 +286,7 @@ def test_a_start_that_saved_an_epoch_is_kept_for_resuming(tmp_path, monkeypatch)
         checkpoint.write_bytes(b"weights")
         raise RuntimeError("killed in epoch 2")
 
-    monkeypatch.setitem(recipes._TRAINERS, "counting", (train, recipes._TRAINERS["counting"][1]))
+    monkeypatch.setattr(recipes.TASKS["counting"], "train", train)
     with pytest.raises(RuntimeError, match="killed in epoch 2"):
         recipes.train(COUNTING, run_dir=tmp_path / "run", smoke=True)
     assert (tmp_path / "run" / "config.yaml").is_file()
@@ -326,7 +325,7 @@ CONFIG = {
     ],
 )
 def test_well_typed_overrides(override, key, expected):
-    result = recipes._flatten(recipes.apply_overrides(CONFIG, [override]))
+    result = recipe_config.flatten(recipes.apply_overrides(CONFIG, [override]))
     assert result[key] == expected and type(result[key]) is type(expected)
 
 
@@ -426,8 +425,8 @@ def test_a_broken_manifest_is_refused_or_rebuilt_with_overwrite(esc50_root, refe
 
 
 def test_prepare_uses_the_music_video_suffixes():
-    assert prepare.VIDEO_SUFFIXES is music.VIDEO_SUFFIXES
-    assert not hasattr(prepare, "_VIDEO_SUFFIXES")
+    assert indexing.VIDEO_SUFFIXES is music.VIDEO_SUFFIXES
+    assert not hasattr(indexing, "_VIDEO_SUFFIXES")
 
 
 def test_two_runs_from_scratch_with_different_hash_seeds_give_identical_shards(subprocesses, reference):

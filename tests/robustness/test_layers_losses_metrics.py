@@ -136,39 +136,39 @@ BAD_INPUTS = [
     ("kmeans-stiffness-inf", lambda: SoftKMeans(2, stiffness=np.inf), ValueError, "`stiffness` must be a number > 0"),
     ("kmeans-epsilon-bool", lambda: SoftKMeans(2, epsilon=True), ValueError, "`epsilon` must be a number > 0; received True"),
     ("kmeans-init", lambda: SoftKMeans(2, init="kmeans++"), ValueError, "`init` must be one of"),
-    ("kmeans-clusters", lambda: SoftKMeans(0), ValueError, "`num_clusters` must be an integer >= 1; received 0"),
+    ("kmeans-clusters", lambda: SoftKMeans(0), ValueError, "`num_clusters` must be a positive integer; received 0"),
     ("kmeans-too-few-points", lambda: SoftKMeans(7)(FEATURES), ValueError, "at least `num_clusters`=7 vectors per sample; received N=6"),
     # --- contrastive loss -----------------------------------------------------------------------
-    ("contrastive-match-2", lambda: contrastive_loss([0.1, 0.2], [2.0, 0.0]),
+    ("contrastive-match-2", lambda: contrastive_loss(distance=[0.1, 0.2], is_match=[2.0, 0.0]),
      ValueError, "`is_match` must be in [0, 1] (1 = matched pair, 0 = mismatched); received values in [0, 2]"),
-    ("contrastive-match-minus-1", lambda: contrastive_loss([0.1, 0.2], [-1, 1]), ValueError, "`is_match` must be in [0, 1]"),
-    ("contrastive-negative-distance", lambda: contrastive_loss([-0.5, 0.2], [1, 0]),
+    ("contrastive-match-minus-1", lambda: contrastive_loss(distance=[0.1, 0.2], is_match=[-1, 1]), ValueError, "`is_match` must be in [0, 1]"),
+    ("contrastive-negative-distance", lambda: contrastive_loss(distance=[-0.5, 0.2], is_match=[1, 0]),
      ValueError, "`distance` must be >= 0 (a distance); received values in [-0.5, 0.2]"),
-    ("contrastive-negative-margin", lambda: contrastive_loss([0.1], [1.0], margin=-1.0), ValueError, "`margin` must be a number > 0; received -1.0"),
-    ("contrastive-nan-margin", lambda: contrastive_per_pair([0.1], [1.0], margin=NAN), ValueError, "`margin` must be a number > 0"),
-    ("contrastive-string-margin", lambda: contrastive_loss([0.1], [1.0], margin="1"), ValueError, "`margin` must be a number > 0"),
-    ("contrastive-empty", lambda: contrastive_loss(np.zeros(0), np.zeros(0)), ValueError, "`distance` is empty"),
-    ("contrastive-length", lambda: contrastive_loss([0.1, 0.2], [1, 0, 1]),
+    ("contrastive-negative-margin", lambda: contrastive_loss(distance=[0.1], is_match=[1.0], margin=-1.0), ValueError, "`margin` must be a number > 0; received -1.0"),
+    ("contrastive-nan-margin", lambda: contrastive_per_pair(distance=[0.1], is_match=[1.0], margin=NAN), ValueError, "`margin` must be a number > 0"),
+    ("contrastive-string-margin", lambda: contrastive_loss(distance=[0.1], is_match=[1.0], margin="1"), ValueError, "`margin` must be a number > 0"),
+    ("contrastive-empty", lambda: contrastive_loss(distance=np.zeros(0), is_match=np.zeros(0)), ValueError, "`distance` is empty"),
+    ("contrastive-length", lambda: contrastive_loss(distance=[0.1, 0.2], is_match=[1, 0, 1]),
      ValueError, "`is_match` must have as many elements as `distance` (2); received 3"),
-    ("contrastive-nan-distance", lambda: contrastive_loss([NAN, 0.2], [1, 0]), ValueError, "`distance` contains 1 NaN or Inf"),
-    ("contrastive-nan-match", lambda: contrastive_loss([0.1, 0.2], [NAN, 0]), ValueError, "`is_match` contains 1 NaN or Inf"),
-    ("contrastive-string", lambda: contrastive_loss(["a"], [1]), ValueError, "`distance` must have a real numeric dtype"),
-    ("contrastive-eager-tensor", lambda: contrastive_loss(ops.convert_to_tensor([0.3, -2.0]), [0, 0]), ValueError, "`distance` must be >= 0"),
+    ("contrastive-nan-distance", lambda: contrastive_loss(distance=[NAN, 0.2], is_match=[1, 0]), ValueError, "`distance` contains 1 NaN or Inf"),
+    ("contrastive-nan-match", lambda: contrastive_loss(distance=[0.1, 0.2], is_match=[NAN, 0]), ValueError, "`is_match` contains 1 NaN or Inf"),
+    ("contrastive-string", lambda: contrastive_loss(distance=["a"], is_match=[1]), ValueError, "`distance` must have a real numeric dtype"),
+    ("contrastive-eager-tensor", lambda: contrastive_loss(distance=ops.convert_to_tensor([0.3, -2.0]), is_match=[0, 0]), ValueError, "`distance` must be >= 0"),
     ("contrastive-class-match", lambda: ContrastiveLoss()([1.0, 3.0], [0.1, 0.2]), ValueError, "`y_true` must be in [0, 1]"),
     ("contrastive-class-distance", lambda: ContrastiveLoss()([1.0, 0.0], [0.1, -0.2]), ValueError, "`y_pred` must be >= 0"),
     ("contrastive-class-length", lambda: ContrastiveLoss()([1.0, 0.0, 1.0], [0.1, 0.2]),
      ValueError, "`y_true` must have as many elements as `y_pred` (2); received 3"),
     ("contrastive-class-margin", lambda: ContrastiveLoss(margin=0), ValueError, "`margin` must be a number > 0; received 0"),
     # --- Poisson loss and count -----------------------------------------------------------------
-    ("poisson-negative-rate", lambda: poisson_nll([1.0, 2.0], [-0.5, 1.0]),
+    ("poisson-negative-rate", lambda: poisson_nll(y_true=[1.0, 2.0], rate=[-0.5, 1.0]),
      ValueError, "`rate` must be >= 0 (a Poisson rate); received values in [-0.5, 1]"),
-    ("poisson-negative-count", lambda: poisson_nll([-1.0, 2.0], [0.5, 1.0]), ValueError, "`y_true` must be >= 0 (counts)"),
+    ("poisson-negative-count", lambda: poisson_nll(y_true=[-1.0, 2.0], rate=[0.5, 1.0]), ValueError, "`y_true` must be >= 0 (counts)"),
     ("poisson-epsilon-0", lambda: PoissonNLL(epsilon=0), ValueError, "`epsilon` must be a number > 0; received 0"),
-    ("poisson-epsilon-0-function", lambda: poisson_nll([1.0], [0.0], epsilon=0.0), ValueError, "`epsilon` must be a number > 0"),
+    ("poisson-epsilon-0-function", lambda: poisson_nll(y_true=[1.0], rate=[0.0], epsilon=0.0), ValueError, "`epsilon` must be a number > 0"),
     ("poisson-epsilon-inf", lambda: PoissonNLL(epsilon=np.inf), ValueError, "`epsilon` must be a number > 0"),
-    ("poisson-nan-rate", lambda: poisson_nll([1.0], [NAN]), ValueError, "`rate` contains 1 NaN or Inf"),
-    ("poisson-empty", lambda: poisson_nll(np.zeros(0), np.zeros(0)), ValueError, "is empty"),
-    ("poisson-length", lambda: poisson_nll([1.0, 2.0, 3.0], [1.0, 2.0]),
+    ("poisson-nan-rate", lambda: poisson_nll(y_true=[1.0], rate=[NAN]), ValueError, "`rate` contains 1 NaN or Inf"),
+    ("poisson-empty", lambda: poisson_nll(y_true=np.zeros(0), rate=np.zeros(0)), ValueError, "is empty"),
+    ("poisson-length", lambda: poisson_nll(y_true=[1.0, 2.0, 3.0], rate=[1.0, 2.0]),
      ValueError, "`y_true` must have as many elements as `rate` (2); received 3"),
     ("poisson-class-rate", lambda: PoissonNLL()([1.0], [-1.0]), ValueError, "`y_pred` must be >= 0"),
     ("poisson-class-nan", lambda: PoissonNLL()([1.0], [NAN]), ValueError, "`y_pred` contains 1 NaN"),
@@ -179,7 +179,7 @@ BAD_INPUTS = [
     ("mode-max-count", lambda: poisson_mode([1.0], max_count=2.0), ValueError, "`max_count` must be an integer >= 0; received 2.0"),
     # --- grounding losses -----------------------------------------------------------------------
     ("grounding-gates-shape", lambda: gated_separation_loss(
-        np.zeros((1, 2, 2, 3, 4), "float32"), np.zeros((1, 2, 3)), np.zeros((1, 2, 3, 4)), np.ones((1, 3, 4))),
+        masks=np.zeros((1, 2, 2, 3, 4), "float32"), gates=np.zeros((1, 2, 3)), source_magnitudes=np.zeros((1, 2, 3, 4)), mixture_magnitude=np.ones((1, 3, 4))),
      ValueError, "`gates` must have shape (batch, V, N)"),
     # --- metrics --------------------------------------------------------------------------------
     ("metric-sigma-inf", lambda: metrics.center_prior_heatmap(4, sigma=np.inf), ValueError, "`sigma` must be a number > 0"),
@@ -221,7 +221,7 @@ def test_bad_input_is_refused(call, error, fragment):
 
 
 def _zero_distance_contrastive():
-    value, (grad, _) = compute_gradients(lambda d, m: contrastive_loss(d, m, 1.0), np.zeros(4, "float32"), np.array([1, 0, 1, 0], "float32"))
+    value, (grad, _) = compute_gradients(lambda d, m: contrastive_loss(distance=d, is_match=m, margin=1.0), np.zeros(4, "float32"), np.array([1, 0, 1, 0], "float32"))
     assert np.isfinite(value) and value == pytest.approx(0.25)  # the two mismatched pairs: ½·1² each, / 4
     assert np.all(np.isfinite(grad))
 
@@ -254,13 +254,13 @@ def _float64_gates():
     masks = rng.uniform(size=(1, 2, 2, 3, 4)).astype("float32")
     gates = np.array([[[1.0, 0.0], [0.0, 1.0]]])  # float64, as numpy makes them
     sources, mixture = rng.uniform(size=(1, 2, 3, 4)).astype("float32"), np.ones((1, 3, 4), "float32")
-    value = gated_separation_loss(masks, gates, sources, mixture)
-    expected = gated_separation_loss(masks, gates.astype("float32"), sources, mixture)
+    value = gated_separation_loss(masks=masks, gates=gates, source_magnitudes=sources, mixture_magnitude=mixture)
+    expected = gated_separation_loss(masks=masks, gates=gates.astype("float32"), source_magnitudes=sources, mixture_magnitude=mixture)
     assert np.isfinite(_np(value)) and float(_np(value)) == pytest.approx(float(_np(expected)))
 
 
 def _zero_rate_and_count():
-    value, (grad, _) = compute_gradients(lambda r, y: ops.mean(poisson_nll(y, r)), np.zeros(3, "float32"), np.array([0.0, 1.0, 4.0], "float32"))
+    value, (grad, _) = compute_gradients(lambda r, y: ops.mean(poisson_nll(y_true=y, rate=r)), np.zeros(3, "float32"), np.array([0.0, 1.0, 4.0], "float32"))
     assert np.isfinite(value) and np.all(np.isfinite(grad))
 
 
@@ -269,7 +269,7 @@ def _mode_of_zero_rate():
 
 
 def _soft_match():
-    assert float(_np(contrastive_loss([0.5], [0.5], margin=1.0))) == pytest.approx(0.5 * (0.5 * 0.25 + 0.5 * 0.25))
+    assert float(_np(contrastive_loss(distance=[0.5], is_match=[0.5], margin=1.0))) == pytest.approx(0.5 * (0.5 * 0.25 + 0.5 * 0.25))
 
 
 def _no_boxes():
@@ -328,11 +328,11 @@ def test_nan_feature_map_gives_nan_distance_not_zero():
 
 
 def test_nan_reaches_the_losses():
-    contrastive = _np(compiled(lambda d, m: contrastive_loss(d, m))(np.array([NAN, 0.5], "float32"), np.array([1.0, 0.0], "float32")))
+    contrastive = _np(compiled(lambda d, m: contrastive_loss(distance=d, is_match=m))(np.array([NAN, 0.5], "float32"), np.array([1.0, 0.0], "float32")))
     assert np.isnan(contrastive)
-    mismatched = _np(compiled(lambda d, m: contrastive_loss(d, m))(np.array([NAN], "float32"), np.array([0.0], "float32")))
+    mismatched = _np(compiled(lambda d, m: contrastive_loss(distance=d, is_match=m))(np.array([NAN], "float32"), np.array([0.0], "float32")))
     assert np.isnan(mismatched)  # max(margin - NaN, 0) must not become 0
-    poisson = _np(compiled(lambda y, r: ops.mean(poisson_nll(y, r)))(np.array([1.0, 2.0], "float32"), np.array([NAN, 1.0], "float32")))
+    poisson = _np(compiled(lambda y, r: ops.mean(poisson_nll(y_true=y, rate=r)))(np.array([1.0, 2.0], "float32"), np.array([NAN, 1.0], "float32")))
     assert np.isnan(poisson)
     poisson_class = _np(compiled(lambda y, r: PoissonNLL()(y, r))(np.array([0.0], "float32"), np.array([NAN], "float32")))
     assert np.isnan(poisson_class)
@@ -358,7 +358,7 @@ def _chain_loss(audio, visual, is_match):
     centres_a, _ = SoftKMeans(2, iterations=3)(audio)
     centres_v, _ = SoftKMeans(3, iterations=3)(visual)
     distance, _ = AlignmentDistance()([centres_a, centres_v])
-    return contrastive_loss(distance, is_match, margin=1.0)
+    return contrastive_loss(distance=distance, is_match=is_match, margin=1.0)
 
 
 def _chain():

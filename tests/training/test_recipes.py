@@ -1,6 +1,5 @@
 """Recipes: config loading and overrides, every recipe's smoke run, and the paper-scale models' shapes."""
 
-import argparse
 import json
 from pathlib import Path
 
@@ -8,7 +7,9 @@ import numpy as np
 import pytest
 import yaml
 
+from avcourse import cli
 from avcourse.training import recipes
+from avcourse.training.recipes import cavl as cavl_recipe
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 
@@ -56,7 +57,7 @@ def test_paper_cavl_shapes():
         assert tuple(model.audio_trunk.output.shape) == (None, 64, 54, 512)
         assert tuple(model.visual_trunk.output.shape) == (None, 16, 16, 512)
         assert model.embedding_dim == 512 and (model.num_audio_clusters, model.num_visual_clusters) == (1, 2)
-    stages = recipes._stages(recipes.load_recipe(_config("cavl_audioset_curriculum")))
+    stages = cavl_recipe.stages(recipes.load_recipe(_config("cavl_audioset_curriculum")))
     assert [(s.name, s.num_sources, s.num_audio_clusters, s.num_visual_clusters) for s in stages] == [
         ("C1", (1,), 1, 2), ("C2", (2,), 2, 3), ("C3", (3,), 3, 4), ("C4", (4,), 4, 5)
     ]
@@ -122,17 +123,16 @@ def test_finished_run_is_not_retrained_and_other_configs_are_refused(tmp_path):
 
 
 def test_cli_parses_train_and_evaluate():
-    parser = argparse.ArgumentParser(prog="avcourse")
-    recipes.register_cli(parser.add_subparsers(dest="command"))
+    parser = cli.build_parser()
     args = parser.parse_args(
         ["train", "--config", "recipes/x/config.yaml", "training.batch_size=8", "--strategy", "mirrored", "--mixed-precision", "--smoke"]
     )
     assert (args.config, args.overrides, args.strategy, args.mixed_precision, args.smoke) == (
         "recipes/x/config.yaml", ["training.batch_size=8"], "mirrored", True, True
     )
-    assert args.run is recipes._train_command
+    assert args.run is cli._train
     args = parser.parse_args(["evaluate", "--config", "c.yaml", "--run-dir", "runs/x"])
-    assert (args.run_dir, args.overrides, args.run) == ("runs/x", [], recipes._evaluate_command)
+    assert (args.run_dir, args.overrides, args.run) == ("runs/x", [], cli._evaluate)
 
 
 def test_mixed_precision_smoke_keeps_cavl_distances_float32(tmp_path):

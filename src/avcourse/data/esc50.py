@@ -13,7 +13,7 @@ import csv
 from pathlib import Path
 
 _COLUMNS = ("filename", "fold", "target", "category", "esc10", "src_file", "take")
-_DOWNLOAD_HINT = (
+DOWNLOAD_HINT = (
     "Download ESC-50 from https://github.com/karolpiczak/ESC-50 and pass the folder that holds "
     "meta/esc50.csv and audio/."
 )
@@ -42,9 +42,9 @@ def load_esc50(root, check_audio=True):
     meta = root / "meta" / "esc50.csv"
     audio = root / "audio"
     if not meta.is_file():
-        raise FileNotFoundError(f"ESC-50 metadata {str(meta)!r} does not exist. {_DOWNLOAD_HINT}")
+        raise FileNotFoundError(f"ESC-50 metadata {str(meta)!r} does not exist. {DOWNLOAD_HINT}")
     if not audio.is_dir():
-        raise FileNotFoundError(f"ESC-50 audio folder {str(audio)!r} does not exist. {_DOWNLOAD_HINT}")
+        raise FileNotFoundError(f"ESC-50 audio folder {str(audio)!r} does not exist. {DOWNLOAD_HINT}")
     with meta.open(newline="", encoding="utf-8") as file:
         reader = csv.DictReader(file)
         absent = [column for column in _COLUMNS if column not in (reader.fieldnames or ())]
@@ -72,7 +72,7 @@ def load_esc50(root, check_audio=True):
         if missing:
             raise FileNotFoundError(
                 f"{len(missing)} of {len(records)} ESC-50 audio files are missing under {audio}; "
-                f"first {min(10, len(missing))}: {', '.join(missing[:10])}. {_DOWNLOAD_HINT}"
+                f"first {min(10, len(missing))}: {', '.join(missing[:10])}. {DOWNLOAD_HINT}"
             )
     return records
 

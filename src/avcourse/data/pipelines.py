@@ -12,6 +12,10 @@ caches and prefetches them. Because features are computed before they enter
 * :func:`mix_separate_dataset`: mix-and-separate examples (N solo scenes mixed).
 * :func:`ccol_dataset`: CCoL's four-clip samples with silent objects.
 
+Every example goes through two functions that the shard pipelines of the
+recipes share: :func:`log1p_features` (a sound as the network hears it) and
+:func:`mixture_example` (solo sounds mixed, with the separation targets).
+
 Taught in: tutorials/00_audio_visual_world.ipynb
 """
 
@@ -28,18 +32,20 @@ from avcourse.data import world
 MAX_OBJECTS = 7
 
 
-def _tf():
-    import tensorflow as tf
-
-    return tf
-
-
 def _image(scene):
     return scene.image.astype(np.float32) / 255.0
 
 
-def _features(waveform, config):
-    """log1p warped magnitude with a trailing channel axis: (bins, frames, 1)."""
+def log1p_features(waveform, config):
+    """The network's audio input: ``log1p`` of the warped magnitude, with a trailing channel axis.
+
+    Args:
+        waveform: numpy (..., samples).
+        config: an :class:`~avcourse.audio.AudioConfig`.
+
+    Returns:
+        float32 numpy (..., num_warped_bins, frames, 1).
+    """
     return np.log1p(_warped_magnitude(waveform, config))[..., None]
 
 
@@ -47,10 +53,37 @@ def _warped_magnitude(waveform, config):
     return np.asarray(audio.log_freq_warp(audio.spectrogram(waveform, config), config)).astype(np.float32)
 
 
-def _mixture_features(mixture, config):
-    """Network input and warped magnitude of a mixture from one STFT."""
+def mixture_example(waveforms, config, gains=None, *, with_waveforms=False):
+    """Solo sounds mixed into one mix-and-separate example: the network's input and the separation targets.
+
+    The mixture is ``Σ g_i s_i`` clipped to [-1, 1]
+    (:func:`avcourse.audio.mix_sources`); its magnitude comes from one STFT.
+
+    Args:
+        waveforms: numpy (num_sources, samples), each as long as the config's clips.
+        config: an :class:`~avcourse.audio.AudioConfig`.
+        gains: per-source gains; default ``1 / num_sources`` each.
+        with_waveforms: also return the mixture and the scaled sources as waveforms.
+
+    Returns:
+        dict of float32 numpy arrays: ``mixture`` (bins, frames, 1) network
+        input (:func:`log1p_features`), ``mixture_magnitude`` (bins, frames)
+        and ``source_magnitudes`` (num_sources, bins, frames), the warped
+        magnitudes of the mixture and of the sources as they sound in it (the
+        targets of ratio and binary masks); with ``with_waveforms`` also
+        ``mixture_waveform`` (samples,) and ``source_waveforms`` (num_sources, samples).
+    """
+    mixture, sources = audio.mix_sources(waveforms, gains)
     magnitude = _warped_magnitude(mixture, config)
-    return np.log1p(magnitude)[..., None], magnitude
+    example = {
+        "mixture": np.log1p(magnitude)[..., None],
+        "mixture_magnitude": magnitude,
+        "source_magnitudes": _warped_magnitude(sources, config),
+    }
+    if with_waveforms:
+        example["mixture_waveform"] = mixture.astype(np.float32)
+        example["source_waveforms"] = sources.astype(np.float32)
+    return example
 
 
 def _source_counts(num_sources, count):
@@ -73,7 +106,10 @@ def _source_counts(num_sources, count):
 
 def _check_arguments(*, seed, batch_size, image_size, config, split, cache, shuffle=0):
     """Check the arguments every pipeline shares at construction (not at the first ``next``); return the config."""
-    config = audio._config(config)
+    if config is None:
+        config = audio.AudioConfig()
+    elif not isinstance(config, audio.AudioConfig):
+        raise ValueError(f"`config` must be an AudioConfig or None; received {type(config).__name__}.")
     minimum = config.n_fft // 2 + 1
     if config.num_samples < minimum:
         raise ValueError(
@@ -105,7 +141,8 @@ def _check_scene_options(scene_options, taken):
 
 def _finish(dataset, count, batch_size, shuffle, seed, cache):
     """Declare the example count (so ``fit`` knows the epoch length), cache, shuffle, batch, prefetch."""
-    tf = _tf()
+    import tensorflow as tf
+
     dataset = dataset.apply(tf.data.experimental.assert_cardinality(count))
     if cache:
         dataset = dataset.cache()
@@ -117,7 +154,9 @@ def _finish(dataset, count, batch_size, shuffle, seed, cache):
 
 
 def _spec(shape, dtype="float32"):
-    return _tf().TensorSpec(shape=shape, dtype=dtype)
+    import tensorflow as tf
+
+    return tf.TensorSpec(shape=shape, dtype=dtype)
 
 
 def _waveform_signature(num_sources, config):
@@ -183,7 +222,8 @@ def scene_dataset(
         [0, 1], ``audio`` (bins, frames, 1) ``log1p`` warped magnitude and
         ``num_sources`` int32.
     """
-    tf = _tf()
+    import tensorflow as tf
+
     check_positive_int(num_scenes, "num_scenes")
     config = _check_arguments(
         seed=seed, batch_size=batch_size, image_size=image_size, config=config, split=split, cache=cache, shuffle=shuffle
@@ -214,7 +254,7 @@ def scene_dataset(
             scene = world.make_scene(count, seed + index, image_size=image_size, config=config, split=split, **options)
             example = {
                 "image": _image(scene),
-                "audio": _features(scene.mixture, config),
+                "audio": log1p_features(scene.mixture, config),
                 "num_sources": np.int32(scene.num_sources),
             }
             if with_ground_truth:
@@ -263,7 +303,8 @@ def pair_dataset(num_pairs, *, num_sources=1, seed=0, batch_size=16, image_size=
     Returns:
         a ``tf.data.Dataset`` of dicts ``{"image", "audio", "is_match"}``.
     """
-    tf = _tf()
+    import tensorflow as tf
+
     check_positive_int(num_pairs, "num_pairs")
     config = _check_arguments(
         seed=seed, batch_size=batch_size, image_size=image_size, config=config, split=split, cache=cache
@@ -278,7 +319,7 @@ def pair_dataset(num_pairs, *, num_sources=1, seed=0, batch_size=16, image_size=
                 sound = scene.mixture
             else:  # a different scene's sound: offset far from every other seed of this set
                 sound = world.make_scene(count, seed + num_pairs + index, image_size=16, config=config, split=split).mixture
-            yield {"image": _image(scene), "audio": _features(sound, config), "is_match": np.float32(is_match)}
+            yield {"image": _image(scene), "audio": log1p_features(sound, config), "is_match": np.float32(is_match)}
 
     signature = {
         "image": _spec((image_size, image_size, 3)),
@@ -322,7 +363,8 @@ def mix_separate_dataset(
     instrument, no distractor: the picture names the source to recover), e.g.
     ``{"num_silent_instruments": 1}`` for a picture that also shows a silent one.
     """
-    tf = _tf()
+    import tensorflow as tf
+
     check_positive_int(num_examples, "num_examples")
     config = _check_arguments(
         seed=seed, batch_size=batch_size, image_size=image_size, config=config, split=split, cache=cache
@@ -359,19 +401,11 @@ def mix_separate_dataset(
                 for k, name in enumerate(chosen)
             ]
             gains = (rng.uniform(0.5, 1.5, num_mix) if random_gain else np.ones(num_mix)) / num_mix
-            mixture, sources = audio.mix_sources(np.stack([s.mixture for s in scenes]), gains)
-            features, magnitude = _mixture_features(mixture, config)
-            example = {
+            yield {
                 "images": np.stack([_image(s) for s in scenes]),
-                "mixture": features,
-                "mixture_magnitude": magnitude,
-                "source_magnitudes": _warped_magnitude(sources, config),
                 "labels": np.array([names.index(n) for n in chosen], np.int32),
+                **mixture_example(np.stack([s.mixture for s in scenes]), config, gains, with_waveforms=with_waveforms),
             }
-            if with_waveforms:
-                example["mixture_waveform"] = mixture.astype(np.float32)
-                example["source_waveforms"] = sources.astype(np.float32)
-            yield example
 
     bins, frames = config.num_warped_bins, config.num_frames
     signature = {
@@ -418,7 +452,8 @@ def ccol_dataset(
         the mixture; with ``with_waveforms`` also ``mixture_waveform`` and
         ``source_waveforms`` (2, samples).
     """
-    tf = _tf()
+    import tensorflow as tf
+
     check_positive_int(num_samples, "num_samples")
     config = _check_arguments(
         seed=seed, batch_size=batch_size, image_size=image_size, config=config, split=split, cache=cache
@@ -450,21 +485,14 @@ def ccol_dataset(
             a_b_c_d = rng.choice(names, size=4, replace=False)
             scene_1, crops_1, labels_1, sounding_1 = video(a_b_c_d[:2], seed + 2 * index, rng)
             scene_2, crops_2, labels_2, sounding_2 = video(a_b_c_d[2:], seed + 2 * index + 1, rng)
-            mixture, sources = audio.mix_sources(np.stack([scene_1.mixture, scene_2.mixture]))
-            features, magnitude = _mixture_features(mixture, config)
-            example = {
+            solos = np.stack([scene_1.mixture, scene_2.mixture])
+            yield {
                 "objects": (np.stack(crops_1 + crops_2).astype(np.float32) / 255.0),
                 "sounding": np.concatenate([sounding_1, sounding_2]).astype(np.float32),
                 "labels": np.array([names.index(n) for n in labels_1 + labels_2], np.int32),
-                "audio": np.stack([_features(scene_1.mixture, config), _features(scene_2.mixture, config)]),
-                "mixture": features,
-                "mixture_magnitude": magnitude,
-                "source_magnitudes": _warped_magnitude(sources, config),
+                "audio": np.stack([log1p_features(solo, config) for solo in solos]),
+                **mixture_example(solos, config, with_waveforms=with_waveforms),
             }
-            if with_waveforms:
-                example["mixture_waveform"] = mixture.astype(np.float32)
-                example["source_waveforms"] = sources.astype(np.float32)
-            yield example
 
     bins, frames = config.num_warped_bins, config.num_frames
     signature = {

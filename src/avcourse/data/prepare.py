@@ -30,6 +30,10 @@ runs from scratch give byte-identical shards whatever ``PYTHONHASHSEED`` is.
 A file that cannot be decoded (or decodes to NaN or Inf samples) is skipped
 and reported with its path, never fatal.
 
+The clips come from :func:`avcourse.data.indexing.index_dataset` (also
+importable from here); the ``avcourse prepare`` command line is in
+:mod:`avcourse.cli`.
+
 Used by: avcourse prepare, avcourse.training.recipes
 """
 
@@ -48,186 +52,13 @@ from pathlib import Path
 import numpy as np
 
 from avcourse._validation import check_choice, check_nonnegative_int, check_number, check_positive_int
-from avcourse.data.music import VIDEO_SUFFIXES
+from avcourse.data.indexing import DATASETS, index_dataset
 
-DATASETS = ("music", "audioset", "flickr", "esc50")
 MANIFEST_NAME = "manifest.json"
 REPORT_NAME = "report.json"
 # Bumped when the record layout changes, so old shards are never mixed with new ones.
 FORMAT_VERSION = 1
 AUDIO_FORMATS = ("int16", "float32")
-
-_AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".m4a")
-_AUDIOSET_SEGMENTS = ("balanced_train_segments.csv", "eval_segments.csv", "unbalanced_train_segments.csv")
-_AUDIOSET_HINT = (
-    "Download a segments CSV (e.g. balanced_train_segments.csv) from "
-    "https://research.google.com/audioset/download.html into <root>, and each segment's clip "
-    "(trimmed to its 10 s, e.g. with yt-dlp) as <root>/video/<YTID>.mp4 or <root>/audio/<YTID>.wav "
-    "(.mkv/.webm, .flac/.ogg/.mp3/.m4a and the names Y<YTID> or <YTID>_<start seconds> also work)."
-)
-
-
-# --------------------------------------------------------------------------- indexing
-
-
-def _clip(clip_id, *, audio=None, video=None, image=None, labels=(), num_sources=0, boxes=(), fold=0):
-    """One clip to decode: where its media are and the metadata its record carries."""
-    return {
-        "clip_id": str(clip_id),
-        "audio": None if audio is None else str(audio),
-        "video": None if video is None else str(video),
-        "image": None if image is None else str(image),
-        "labels": [str(label) for label in labels],
-        "num_sources": int(num_sources),
-        "boxes": [[float(v) for v in box] for box in boxes],
-        "fold": int(fold),
-    }
-
-
-def _index_music(root, which="solo"):
-    from avcourse.data import music
-
-    with warnings.catch_warnings():  # the missing videos go to the report instead
-        warnings.simplefilter("ignore")
-        index = music.index_music(root, which=which)
-    found = {(entry["category"], entry["id"]) for entry in index}
-    missing = [
-        f"{category}/{video_id}"
-        for category, video_ids in music.load_music_ids(which).items()
-        for video_id in video_ids
-        if (category, video_id) not in found
-    ]
-    clips = [
-        _clip(
-            f"{entry['category'].replace(' ', '+')}/{entry['id']}",
-            video=entry["path"],
-            labels=entry["instruments"],
-            num_sources=len(entry["instruments"]),
-        )
-        for entry in index
-    ]
-    return clips, missing
-
-
-def _find_audioset_clip(root, segment):
-    stems = (segment.ytid, f"Y{segment.ytid}", f"{segment.ytid}_{int(segment.start)}")
-    places = ((root / "video", VIDEO_SUFFIXES), (root / "audio", _AUDIO_SUFFIXES), (root, VIDEO_SUFFIXES + _AUDIO_SUFFIXES))
-    for folder, suffixes in places:
-        for stem in stems:
-            for suffix in suffixes:
-                candidate = folder / f"{stem}{suffix}"
-                if candidate.is_file():
-                    return candidate
-    return None
-
-
-def _index_audioset(root, segments=None):
-    from avcourse.data import audioset
-
-    if not root.is_dir():
-        raise FileNotFoundError(f"AudioSet folder {str(root)!r} does not exist. {_AUDIOSET_HINT}")
-    if segments is None:
-        found = [root / name for name in _AUDIOSET_SEGMENTS if (root / name).is_file()]
-        if not found:
-            raise FileNotFoundError(
-                f"no AudioSet segments CSV ({', '.join(_AUDIOSET_SEGMENTS)}) in {str(root)!r}. {_AUDIOSET_HINT}"
-            )
-        segments = found[0]
-    rows = audioset.read_segments_csv(root / segments)
-    # A user's own ontology.json beside the CSV wins over the bundled copy.
-    ontology = audioset.load_ontology(root / "ontology.json" if (root / "ontology.json").is_file() else None)
-    clips, missing = [], []
-    for segment in rows:
-        path = _find_audioset_clip(root, segment)
-        if path is None:
-            missing.append(segment.ytid)
-            continue
-        is_video = path.suffix in VIDEO_SUFFIXES
-        clips.append(
-            _clip(
-                segment.ytid,
-                video=path if is_video else None,
-                audio=None if is_video else path,
-                labels=segment.labels,
-                num_sources=audioset.count_sources(segment.labels, ontology),
-            )
-        )
-    if not clips:
-        raise FileNotFoundError(
-            f"none of the {len(rows)} AudioSet segments of {segments} has a clip under {root}. {_AUDIOSET_HINT}"
-        )
-    return clips, missing
-
-
-def _index_flickr(root):
-    from avcourse.data import flickr
-
-    ids = flickr.load_flickr_test_ids()
-    with warnings.catch_warnings():  # incomplete ids go to the report instead
-        warnings.simplefilter("ignore")
-        index = flickr.index_flickr(root, ids=ids, strict=False)
-    complete = {entry["id"] for entry in index}
-    clips = []
-    for entry in index:
-        # Boxes are stored normalised, so they stay valid for any frame size.
-        boxes, (width, height) = flickr.read_flickr_annotation(entry["annotation"])
-        normalised = [[x1 / width, y1 / height, x2 / width, y2 / height] for x1, y1, x2, y2 in boxes]
-        clips.append(_clip(entry["id"], audio=entry["audio"], image=entry["image"], boxes=normalised))
-    return clips, [item for item in ids if item not in complete]
-
-
-def _index_esc50(root):
-    from avcourse.data import esc50
-
-    records = esc50.load_esc50(root, check_audio=False)
-    clips = [
-        _clip(Path(r["filename"]).stem, audio=r["path"], labels=[r["category"]], num_sources=1, fold=r["fold"])
-        for r in records
-        if r["path"].is_file()
-    ]
-    missing = [r["filename"] for r in records if not r["path"].is_file()]
-    if not clips:
-        raise FileNotFoundError(
-            f"none of the {len(records)} ESC-50 audio files is under {root / 'audio'}. {esc50._DOWNLOAD_HINT}"
-        )
-    return clips, missing
-
-
-def index_dataset(dataset, root, *, which="solo", segments=None):
-    """List the clips of a downloaded dataset and the files that are missing.
-
-    Args:
-        dataset: ``"music"``, ``"audioset"``, ``"flickr"`` or ``"esc50"``.
-        root: the folder the user downloaded (layouts in ``docs/prepare.md``).
-        which: MUSIC id list: ``"solo"``, ``"duet"`` or ``"music21"``.
-        segments: AudioSet segments CSV, relative to ``root`` (default: the
-            first of ``balanced_train_segments.csv``, ``eval_segments.csv``,
-            ``unbalanced_train_segments.csv`` found there).
-
-    Returns:
-        ``(clips, missing)``: one dict per clip found, in the id list's order,
-        with ``clip_id``, the media paths (``audio``, ``video``, ``image``),
-        ``labels``, ``num_sources``, ``boxes`` and ``fold``; and the names of
-        the listed clips whose files are not there.
-
-    Raises:
-        ValueError: if ``dataset`` is unknown.
-        FileNotFoundError: if ``root`` or its metadata is missing, or no clip
-            is there; the message says what to download and where to put it.
-    """
-    _check_dataset(dataset)
-    root = Path(root)
-    if dataset == "music":
-        return _index_music(root, which)
-    if dataset == "audioset":
-        return _index_audioset(root, segments)
-    if dataset == "flickr":
-        return _index_flickr(root)
-    return _index_esc50(root)
-
-
-def _check_dataset(dataset):
-    check_choice(dataset, "dataset", DATASETS)
 
 
 # --------------------------------------------------------------------------- decoding (in the workers)
@@ -542,7 +373,7 @@ def prepare(
         (2000, 0)
     """
     started = time.perf_counter()
-    _check_dataset(dataset)
+    check_choice(dataset, "dataset", DATASETS)
     shard_size = check_positive_int(shard_size, "shard_size")
     image_size = check_positive_int(image_size, "image_size")
     frames_per_clip = _check_optional_positive(frames_per_clip, "frames_per_clip")
@@ -664,78 +495,3 @@ def prepare(
     }
     _write_json(output_dir / REPORT_NAME, report)
     return report
-
-
-# --------------------------------------------------------------------------- command line
-
-
-def _run(args):
-    report = prepare(
-        args.dataset,
-        args.root,
-        args.output,
-        num_workers=args.workers,
-        shard_size=args.shard_size,
-        frames_per_clip=args.frames_per_clip,
-        image_size=args.image_size,
-        max_seconds=args.max_seconds,
-        audio_format=args.audio_format,
-        which=args.which,
-        segments=args.segments,
-        executor=args.executor,
-        overwrite=args.overwrite,
-        progress=not args.quiet,
-    )
-    rebuilt = f", {len(report['shards_discarded'])} of them rebuilt after failing their SHA-256 or size check" if report["shards_discarded"] else ""
-    print(
-        f"{report['num_records']} clips in {report['num_shards']} shards under {report['output_dir']} "
-        f"({report['shards_written']} written{rebuilt}, {report['shards_reused']} already done); "
-        f"{len(report['missing'])} missing and {len(report['corrupt'])} corrupt files listed in "
-        f"{Path(report['output_dir']) / REPORT_NAME}."
-    )
-    return 0
-
-
-def register_cli(subparsers):
-    """Add the ``avcourse prepare`` subcommand to an ``argparse`` subparsers object.
-
-    The handler is set as the parser default ``run`` (``args.run(args)``
-    returns the exit code), as the other subcommands of :mod:`avcourse.cli`.
-
-    Args:
-        subparsers: the object returned by ``ArgumentParser.add_subparsers``.
-
-    Returns:
-        the ``prepare`` sub-parser.
-
-    Examples:
-        >>> import argparse
-        >>> parser = argparse.ArgumentParser(prog="avcourse")
-        >>> _ = register_cli(parser.add_subparsers(dest="command"))
-        >>> parser.parse_args(["prepare", "esc50", "--root", "ESC-50", "--output", "shards"]).shard_size
-        256
-    """
-    parser = subparsers.add_parser(
-        "prepare",
-        help="decode a downloaded dataset once into sharded TFRecord files (resumable)",
-        description="Index a downloaded dataset (MUSIC, AudioSet, SoundNet-Flickr or ESC-50), decode every clip "
-        "once in parallel and write OUTPUT/<dataset>-NNNNN-of-NNNNN.tfrecord, OUTPUT/manifest.json and "
-        "OUTPUT/report.json (missing and corrupt files). Rerunning resumes an interrupted run and skips "
-        "finished shards. Layouts: docs/prepare.md.",
-    )
-    parser.add_argument("dataset", choices=DATASETS, help="which dataset the folder holds")
-    parser.add_argument("--root", required=True, help="the downloaded dataset folder")
-    parser.add_argument("--output", required=True, help="output folder for the shards")
-    parser.add_argument("--workers", type=int, default=None, help="decoding processes (default: every core; 0: none)")
-    parser.add_argument("--shard-size", type=int, default=256, help="clips per shard (default: %(default)s)")
-    parser.add_argument("--frames-per-clip", type=int, default=None, help="keep at most this many frames per clip")
-    parser.add_argument("--image-size", type=int, default=224, help="frame side in pixels (default: %(default)s)")
-    parser.add_argument("--max-seconds", type=float, default=None, help="keep at most this many seconds per clip")
-    parser.add_argument("--audio-format", choices=AUDIO_FORMATS, default="int16", help="waveform storage (%(default)s)")
-    parser.add_argument("--which", choices=("solo", "duet", "music21"), default="solo", help="MUSIC id list (%(default)s)")
-    parser.add_argument("--segments", default=None, help="AudioSet segments CSV inside --root (default: the first found)")
-    parser.add_argument("--executor", choices=("process", "thread"), default="process", help="worker pool (%(default)s)")
-    parser.add_argument("--overwrite", action="store_true", help="replace shards prepared with other settings")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.set_defaults(run=_run)
-    return parser

@@ -31,14 +31,9 @@ from avcourse.data import pipelines
 SHARD_SUFFIX = ".tfrecord"
 
 
-def _tf():
+def _feature_spec():
     import tensorflow as tf
 
-    return tf
-
-
-def _feature_spec():
-    tf = _tf()
     return {
         "clip_id": tf.io.FixedLenFeature([], tf.string),
         "waveform": tf.io.FixedLenFeature([], tf.string),
@@ -63,7 +58,8 @@ def parse_record(serialized):
         dict with ``clip_id``, ``waveform``, ``frames``, ``labels``,
         ``num_sources``, ``boxes`` and ``fold`` (see the module docstring).
     """
-    tf = _tf()
+    import tensorflow as tf
+
     parsed = tf.io.parse_single_example(serialized, _feature_spec())
     waveform = tf.cond(
         parsed["waveform_bits"] == 16,
@@ -113,7 +109,8 @@ def list_shards(paths_or_pattern):
     """
     from pathlib import Path
 
-    tf = _tf()
+    import tensorflow as tf
+
     entries = [paths_or_pattern] if isinstance(paths_or_pattern, (str, Path)) else list(paths_or_pattern)
     files = set()
     for entry in entries:
@@ -185,7 +182,8 @@ def shard_dataset(
         >>> element["frames"].shape, element["waveform"].dtype  # doctest: +SKIP
         (TensorShape([60, 224, 224, 3]), tf.float32)
     """
-    tf = _tf()
+    import tensorflow as tf
+
     files = list_shards(paths_or_pattern)
     if num_parallel_calls is None or num_parallel_calls == tf.data.AUTOTUNE:
         parallel = tf.data.AUTOTUNE
@@ -242,7 +240,8 @@ def crop_or_pad(waveform, num_samples):
     Returns:
         float32 tensor (num_samples,).
     """
-    tf = _tf()
+    import tensorflow as tf
+
     _positive(num_samples, "num_samples")
     waveform = waveform[:num_samples]
     return tf.pad(waveform, [[0, num_samples - tf.shape(waveform)[0]]])
@@ -252,11 +251,11 @@ def audio_features(waveform, config=None):
     """The network input of a waveform inside ``tf.data``: ``log1p`` warped magnitude, (bins, frames, 1).
 
     The same computation as :mod:`avcourse.data.pipelines` feeds the models
-    (its ``_features``: :func:`avcourse.audio.spectrogram`, then
+    (its :func:`~avcourse.data.pipelines.log1p_features`: :func:`avcourse.audio.spectrogram`, then
     :func:`avcourse.audio.log_freq_warp`, then ``log1p``), so shards and the
     synthetic world give identical inputs. With the TensorFlow backend the
     :mod:`avcourse.audio` functions run in the ``tf.data`` graph (parallel,
-    no Python); with another backend ``_features`` itself runs through
+    no Python); with another backend ``log1p_features`` itself runs through
     ``tf.numpy_function``.
 
     Args:
@@ -269,14 +268,14 @@ def audio_features(waveform, config=None):
         length is static.
     """
     import keras
+    import tensorflow as tf
 
-    tf = _tf()
     config = config or audio.AudioConfig()
     if keras.backend.backend() == "tensorflow":
         features = audio.log1p_magnitude(waveform, config)[..., None]
     else:
         features = tf.numpy_function(
-            lambda samples: pipelines._features(np.asarray(samples, np.float32), config), [waveform], tf.float32, stateful=False
+            lambda samples: pipelines.log1p_features(np.asarray(samples, np.float32), config), [waveform], tf.float32, stateful=False
         )
     frames = None
     if waveform.shape.rank == 1 and waveform.shape[0] is not None:
@@ -304,7 +303,8 @@ def scene_inputs(record, config=None, *, frame_index=None, image_size=None):
         dict with ``image`` float32 (H, W, 3) in [0, 1], ``audio``
         (bins, frames, 1) and ``num_sources`` int32.
     """
-    tf = _tf()
+    import tensorflow as tf
+
     config = config or audio.AudioConfig()
     if frame_index is not None and (isinstance(frame_index, bool) or not isinstance(frame_index, int) or frame_index < 0):
         raise ValueError(f"`frame_index` must be an int >= 0 or None; received {frame_index!r}.")

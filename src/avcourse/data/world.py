@@ -70,6 +70,10 @@ MIXTURE_RMS = (0.05, 0.12)
 TEST_SEED = 100_000
 VALIDATION_SEED = 200_000
 PRETRAIN_SEED = 300_000
+# Training mixtures of the separation reproduction draw their scenes from
+# SEPARATION_TRAIN_SEED + ..., training samples of the CCoL reproduction from CCOL_TRAIN_SEED + ...
+SEPARATION_TRAIN_SEED = 20_000
+CCOL_TRAIN_SEED = 30_000
 
 
 @dataclasses.dataclass

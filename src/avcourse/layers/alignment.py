@@ -10,6 +10,8 @@ from keras import ops
 from avcourse._api import register
 from avcourse._validation import check_choice, check_concrete, check_finite_tensor, float_tensor
 
+__all__ = ["REDUCTIONS", "AlignmentDistance", "aligned_assignment"]
+
 REDUCTIONS = ("sum", "l2")
 
 

@@ -5,7 +5,9 @@ import numpy as np
 from keras import ops
 
 from avcourse._api import register
-from avcourse._validation import check_choice, check_finite_tensor, check_number
+from avcourse._validation import check_choice, check_finite_tensor, check_number, check_positive_int
+
+__all__ = ["INITS", "SoftKMeans"]
 
 INITS = ("strided", "first", "farthest")
 _HALF_DTYPES = ("float16", "bfloat16")
@@ -107,10 +109,8 @@ class SoftKMeans(keras.layers.Layer):
 
     def __init__(self, num_clusters, stiffness=30.0, iterations=4, init="strided", epsilon=1e-8, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(num_clusters, bool) or not isinstance(num_clusters, (int, np.integer)) or num_clusters < 1:
-            raise ValueError(f"`num_clusters` must be an integer >= 1; received {num_clusters!r}.")
-        if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)) or iterations < 1:
-            raise ValueError(f"`iterations` must be an integer >= 1; received {iterations!r}.")
+        check_positive_int(num_clusters, "num_clusters")
+        check_positive_int(iterations, "iterations")
         check_number(stiffness, "stiffness", minimum=0, exclusive_minimum=True)
         check_choice(init, "init", INITS)
         check_number(epsilon, "epsilon", minimum=0, exclusive_minimum=True)

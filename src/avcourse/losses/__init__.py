@@ -11,6 +11,15 @@
   losses (:func:`grounding_mil_loss` l1, :func:`gated_separation_loss` l2*,
   :func:`mixture_grounding_loss` l3, :func:`cyclic_grounding_loss` l1*,
   :func:`cyclic_mixture_grounding_loss` l3*, :class:`MILGroundingLoss`).
+
+One rule for the arguments: a pure loss function that compares a prediction
+with a target takes its tensors **keyword-only**, e.g.
+``contrastive_loss(distance=s, is_match=delta)``,
+``poisson_nll(y_true=counts, rate=rates)``,
+``ratio_mask_l1(predicted_mask=m, source_magnitude=s, mixture_magnitude=x)``,
+so no call can swap them; the Keras ``Loss`` classes take Keras'
+``(y_true, y_pred)``. CCoL's MIL losses take only scores and keep them
+positional.
 """
 
 from avcourse.losses.contrastive import ContrastiveLoss, contrastive_loss, contrastive_per_pair

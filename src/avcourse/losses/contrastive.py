@@ -1,5 +1,9 @@
 """Contrastive loss on audio-visual distances (CAVL Eq 5).
 
+The pure functions take their tensors keyword-only (``distance=``,
+``is_match=``), the package's rule for every loss that compares a prediction
+with a target; :class:`ContrastiveLoss` takes Keras' ``(y_true, y_pred)``.
+
 Taught in: tutorials/02_audio_visual_alignment.ipynb
 """
 
@@ -9,6 +13,8 @@ from keras import ops
 from avcourse._api import register
 from avcourse._validation import check_concrete, check_number
 from avcourse.losses._targets import cast_target_like
+
+__all__ = ["ContrastiveLoss", "contrastive_loss", "contrastive_per_pair"]
 
 
 def _check_margin(margin):
@@ -25,7 +31,7 @@ def _per_pair(distance, is_match, margin, names):
     return 0.5 * (is_match * ops.square(distance) + (1.0 - is_match) * ops.square(hinge))
 
 
-def contrastive_per_pair(distance, is_match, margin=1.0):
+def contrastive_per_pair(*, distance, is_match, margin=1.0):
     """Per-pair contrastive loss ``½[δ S² + (1-δ) max(margin - S, 0)²]``.
 
     The mean of this over the pairs is Eq 5 (see :func:`contrastive_loss`).
@@ -49,7 +55,7 @@ def contrastive_per_pair(distance, is_match, margin=1.0):
     return _per_pair(distance, is_match, _check_margin(margin), ("distance", "is_match"))
 
 
-def contrastive_loss(distance, is_match, margin=1.0):
+def contrastive_loss(*, distance, is_match, margin=1.0):
     """Contrastive loss of CAVL (Eq 5), the mean over the pairs.
 
     Matched pairs are pulled together (their distance squared), mismatched
@@ -74,7 +80,7 @@ def contrastive_loss(distance, is_match, margin=1.0):
         ValueError: as :func:`contrastive_per_pair` (an empty batch too).
 
     Examples:
-        >>> float(contrastive_loss([0.0, 0.5], [1.0, 0.0], margin=1.0))
+        >>> float(contrastive_loss(distance=[0.0, 0.5], is_match=[1.0, 0.0], margin=1.0))
         0.0625
 
     References:
@@ -82,7 +88,7 @@ def contrastive_loss(distance, is_match, margin=1.0):
           Invariant Mapping", CVPR 2006.
         - Hu et al., "Curriculum Audiovisual Learning", arXiv:2001.09414, 2020, Eq 5.
     """
-    return ops.mean(contrastive_per_pair(distance, is_match, margin))
+    return ops.mean(contrastive_per_pair(distance=distance, is_match=is_match, margin=margin))
 
 
 @register

@@ -24,6 +24,14 @@ gradient, ``1[.]`` = indicator.
   the positive is replaced by the separation result: positive = ``argmin_n d_n``,
   negative = ``argmax_n d_n`` when ``d_n > ε``.
 
+Arguments: the functions that compare predictions with targets
+(:func:`sounding_cross_entropy`, :func:`gated_separation_loss`,
+:func:`mask_distances`) take their tensors keyword-only, the package's rule
+for such losses; the MIL losses take only scores (their targets are implied by
+the sample's structure) and keep them positional. Every scalar loss takes
+``per_example=True`` to return its (B,) per-example values, whose mean is the
+loss (a model weights them by ``sample_weight``).
+
 Every selection (``argmin``/``argmax``) and every binarised gate is computed on
 stopped gradients: gradients reach the grounding scores only through the CE of
 the selected pairs and the masks only through the L1 terms, as the equations
@@ -78,7 +86,7 @@ def _log_probabilities(scores, from_logits):
     return ops.log(ops.clip(scores, _EPSILON, 1.0))
 
 
-def sounding_cross_entropy(scores, target_class, from_logits=False):
+def sounding_cross_entropy(*, scores, target_class, from_logits=False):
     """Cross-entropy of grounding scores toward one class, element-wise.
 
     Formula:
@@ -96,12 +104,21 @@ def sounding_cross_entropy(scores, target_class, from_logits=False):
 
     Examples:
     >>> import numpy as np
-    >>> round(float(sounding_cross_entropy(np.array([0.5, 0.5]), 0)), 4)  # -log 0.5
+    >>> round(float(sounding_cross_entropy(scores=np.array([0.5, 0.5]), target_class=0)), 4)  # -log 0.5
     0.6931
     """
     log_p = _log_probabilities(_tensor(scores, "scores", 1, last=2), from_logits)
     target = ops.cast(ops.convert_to_tensor(target_class), log_p.dtype)
     return -(1.0 - target) * log_p[..., SOUNDING] - target * log_p[..., SILENT]
+
+
+def _ce(scores, target_class, from_logits):
+    return sounding_cross_entropy(scores=scores, target_class=target_class, from_logits=from_logits)
+
+
+def _mean(values, per_example):
+    """``values`` (B,) as they are (``per_example``) or their mean over the batch."""
+    return values if per_example else ops.mean(values)
 
 
 def _select(values, index):
@@ -110,7 +127,7 @@ def _select(values, index):
     return ops.sum(values * ops.stop_gradient(one_hot), axis=-1)
 
 
-def grounding_mil_loss(positive_scores, negative_scores, from_logits=False):
+def grounding_mil_loss(positive_scores, negative_scores, from_logits=False, *, per_example=False):
     """``l1``: MIL grounding loss on a video's own sound (CCoL Eq 2-3).
 
     Video ``v``'s sound ``a_v`` comes from one of its ``N`` objects: the
@@ -128,17 +145,20 @@ def grounding_mil_loss(positive_scores, negative_scores, from_logits=False):
         positive_scores: (B, N, 2) scores of the video's sound with each of its objects.
         negative_scores: (B, 2) scores of the other video's sound with one (random) object of this video.
         from_logits: whether the scores are logits.
+        per_example: return the (B,) values ``CE(positive) + CE(negative)`` instead of their mean.
 
     Returns:
-        scalar loss.
+        scalar loss (or its (B,) per-example values).
     """
-    positive = sounding_cross_entropy(_tensor(positive_scores, "positive_scores", 3, 2), SOUNDING, from_logits)
-    negative = sounding_cross_entropy(_tensor(negative_scores, "negative_scores", 2, 2), SILENT, from_logits)
+    positive = _ce(_tensor(positive_scores, "positive_scores", 3, 2), SOUNDING, from_logits)
+    negative = _ce(_tensor(negative_scores, "negative_scores", 2, 2), SILENT, from_logits)
     chosen = _select(positive, ops.argmin(ops.stop_gradient(positive), axis=-1))
+    if per_example:
+        return chosen + negative
     return ops.mean(chosen) + ops.mean(negative)
 
 
-def mixture_grounding_loss(mixture_scores, from_logits=False):
+def mixture_grounding_loss(mixture_scores, from_logits=False, *, per_example=False):
     """``l3``: MIL grounding on the mixture (CCoL Eq 6).
 
     The mixture contains both videos' sounds, so each video has (at least)
@@ -152,13 +172,14 @@ def mixture_grounding_loss(mixture_scores, from_logits=False):
     Args:
         mixture_scores: (B, V, N, 2) scores of the mixture with each object of each video.
         from_logits: whether the scores are logits.
+        per_example: return the (B,) values instead of their mean.
 
     Returns:
-        scalar loss.
+        scalar loss (or its (B,) per-example values).
     """
-    ce = sounding_cross_entropy(_tensor(mixture_scores, "mixture_scores", 4, 2), SOUNDING, from_logits)
+    ce = _ce(_tensor(mixture_scores, "mixture_scores", 4, 2), SOUNDING, from_logits)
     chosen = _select(ce, ops.argmin(ops.stop_gradient(ce), axis=-1))
-    return ops.mean(ops.sum(chosen, axis=-1))
+    return _mean(ops.sum(chosen, axis=-1), per_example)
 
 
 def sounding_gates(scores, from_logits=False):
@@ -188,7 +209,15 @@ def _squeeze_channel(masks, rank):
 
 
 def gated_separation_loss(
-    masks, gates, source_magnitudes, mixture_magnitude, weight=None, max_ratio=5.0, return_elements=False
+    *,
+    masks,
+    gates,
+    source_magnitudes,
+    mixture_magnitude,
+    weight=None,
+    max_ratio=5.0,
+    return_elements=False,
+    per_example=False,
 ):
     """``l2*``: separation loss with each object's mask gated by its grounding (CCoL Eq 5).
 
@@ -207,9 +236,10 @@ def gated_separation_loss(
         weight: optional (B, F, T) per-bin weight.
         max_ratio: clip of the ratio targets (5).
         return_elements: return the (B, V, F, T) terms instead of their mean.
+        per_example: return the (B,) per-example means instead of their mean.
 
     Returns:
-        scalar loss (or the element-wise terms).
+        scalar loss (or the element-wise terms, or the per-example values).
     """
     masks = _squeeze_channel(_tensor(masks, "masks", 5), 5)
     gates = ops.stop_gradient(ops.cast(_tensor(gates, "gates", 3), masks.dtype))  # e.g. float64 numpy gates
@@ -222,11 +252,19 @@ def gated_separation_loss(
     mixture_magnitude = _tensor(mixture_magnitude, "mixture_magnitude", 3)[:, None]
     if weight is not None:
         weight = _tensor(weight, "weight", 3)[:, None]
-    elements = ratio_mask_l1_elements(gated, source_magnitudes, mixture_magnitude, weight, max_ratio)
-    return elements if return_elements else ops.mean(elements)
+    elements = ratio_mask_l1_elements(
+        predicted_mask=gated,
+        source_magnitude=source_magnitudes,
+        mixture_magnitude=mixture_magnitude,
+        weight=weight,
+        max_ratio=max_ratio,
+    )
+    if return_elements:
+        return elements
+    return ops.mean(elements, axis=(1, 2, 3)) if per_example else ops.mean(elements)
 
 
-def mask_distances(masks, source_magnitudes, mixture_magnitude, weight=None, max_ratio=5.0):
+def mask_distances(*, masks, source_magnitudes, mixture_magnitude, weight=None, max_ratio=5.0):
     """``d_n``: weighted L1 between each object's predicted mask and its video's true mask (CCoL Eq 7).
 
     The paper writes ``d_n = ||S_n - S||₁`` between spectrograms; the authors'
@@ -254,7 +292,13 @@ def mask_distances(masks, source_magnitudes, mixture_magnitude, weight=None, max
     sources = sources + ops.zeros_like(ops.cast(masks, sources.dtype))  # (B, V, N, F, T)
     if weight is not None:
         weight = _tensor(weight, "weight", 3)[:, None, None]
-    elements = ratio_mask_l1_elements(masks, sources, mixture_magnitude, weight, max_ratio)
+    elements = ratio_mask_l1_elements(
+        predicted_mask=masks,
+        source_magnitude=sources,
+        mixture_magnitude=mixture_magnitude,
+        weight=weight,
+        max_ratio=max_ratio,
+    )
     return ops.mean(elements, axis=(-2, -1))
 
 
@@ -269,8 +313,8 @@ def _check_distances(distances, scores_shape, name):
 def _cyclic_terms(scores, distances, epsilon, from_logits):
     """Positive and negative CE terms (..., ) chosen by the distances."""
     distances = ops.stop_gradient(distances)
-    positive_ce = sounding_cross_entropy(scores, SOUNDING, from_logits)
-    negative_ce = sounding_cross_entropy(scores, SILENT, from_logits)
+    positive_ce = _ce(scores, SOUNDING, from_logits)
+    negative_ce = _ce(scores, SILENT, from_logits)
     nearest = ops.argmin(distances, axis=-1)
     farthest = ops.argmax(distances, axis=-1)
     d_min = ops.min(distances, axis=-1)
@@ -280,7 +324,7 @@ def _cyclic_terms(scores, distances, epsilon, from_logits):
     return _select(positive_ce, nearest), use_negative * _select(negative_ce, farthest)
 
 
-def cyclic_grounding_loss(positive_scores, negative_scores, distances, from_logits=False):
+def cyclic_grounding_loss(positive_scores, negative_scores, distances, from_logits=False, *, per_example=False):
     """``l1*``: grounding on a video's own sound, the positive chosen by separation (CCoL Eq 8).
 
     Formula:
@@ -294,20 +338,23 @@ def cyclic_grounding_loss(positive_scores, negative_scores, distances, from_logi
         negative_scores: (B, 2) the other video's sound with one object of this video.
         distances: (B, N) :func:`mask_distances` of the objects (no gradient flows into them).
         from_logits: whether the scores are logits.
+        per_example: return the (B,) values ``CE(positive) + CE(negative)`` instead of their mean.
 
     Returns:
-        scalar loss.
+        scalar loss (or its (B,) per-example values).
     """
     positive_scores = _tensor(positive_scores, "positive_scores", 3, 2)
     distances = _tensor(distances, "distances", 2)
     _check_distances(distances, positive_scores.shape, "positive_scores")
-    positive_ce = sounding_cross_entropy(positive_scores, SOUNDING, from_logits)
+    positive_ce = _ce(positive_scores, SOUNDING, from_logits)
     chosen = _select(positive_ce, ops.argmin(ops.stop_gradient(distances), axis=-1))
-    negative = sounding_cross_entropy(_tensor(negative_scores, "negative_scores", 2, 2), SILENT, from_logits)
+    negative = _ce(_tensor(negative_scores, "negative_scores", 2, 2), SILENT, from_logits)
+    if per_example:
+        return chosen + negative
     return ops.mean(chosen) + ops.mean(negative)
 
 
-def cyclic_mixture_grounding_loss(mixture_scores, distances, epsilon=0.1, from_logits=False):
+def cyclic_mixture_grounding_loss(mixture_scores, distances, epsilon=0.1, from_logits=False, *, per_example=False):
     """``l3*``: grounding on the mixture with positives and negatives chosen by separation (CCoL Eq 9-10).
 
     Formula:
@@ -325,16 +372,17 @@ def cyclic_mixture_grounding_loss(mixture_scores, distances, epsilon=0.1, from_l
         distances: (B, V, N) :func:`mask_distances`.
         epsilon: ``ε``, the distance above which an object counts as not sounding (0.1, the authors').
         from_logits: whether the scores are logits.
+        per_example: return the (B,) values instead of their mean.
 
     Returns:
-        scalar loss.
+        scalar loss (or its (B,) per-example values).
     """
     mixture_scores = _tensor(mixture_scores, "mixture_scores", 4, 2)
     distances = _tensor(distances, "distances", 3)
     _check_distances(distances, mixture_scores.shape, "mixture_scores")
     check_number(epsilon, "epsilon", minimum=0)
     positive, negative = _cyclic_terms(mixture_scores, distances, float(epsilon), from_logits)
-    return ops.mean(ops.sum(positive + negative, axis=-1))
+    return _mean(ops.sum(positive + negative, axis=-1), per_example)
 
 
 @register
@@ -378,8 +426,8 @@ class MILGroundingLoss(keras.losses.Loss):
     def call(self, y_true, y_pred):
         y_pred = _tensor(y_pred, "y_pred", 3, 2)
         y_true = ops.reshape(ops.cast(y_true, y_pred.dtype), (-1,))
-        positive = sounding_cross_entropy(y_pred, SOUNDING, self.from_logits)
-        negative = sounding_cross_entropy(y_pred, SILENT, self.from_logits)
+        positive = _ce(y_pred, SOUNDING, self.from_logits)
+        negative = _ce(y_pred, SILENT, self.from_logits)
         chosen = _select(positive, ops.argmin(ops.stop_gradient(positive), axis=-1))
         return y_true * chosen + (1.0 - y_true) * ops.mean(negative, axis=-1)
 

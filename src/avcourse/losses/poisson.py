@@ -11,6 +11,8 @@ from avcourse._api import register
 from avcourse._validation import check_concrete, check_nonnegative_int, check_number
 from avcourse.losses._targets import cast_target_like
 
+__all__ = ["PoissonNLL", "poisson_mode", "poisson_nll"]
+
 
 def _check_epsilon(epsilon):
     check_number(epsilon, "epsilon", minimum=0, exclusive_minimum=True)
@@ -25,7 +27,7 @@ def _nll(y_true, rate, epsilon, names):
     return rate - y_true * ops.log(rate + epsilon)
 
 
-def poisson_nll(y_true, rate, epsilon=1e-7):
+def poisson_nll(*, y_true, rate, epsilon=1e-7):
     """Poisson negative log-likelihood without its constant ``ln(y!)`` (Eq 6).
 
     For a count ``y`` and a predicted rate ``λ > 0``,
@@ -40,6 +42,9 @@ def poisson_nll(y_true, rate, epsilon=1e-7):
     ``epsilon`` keeps the value and the gradient (``1 - y / (λ + epsilon)``)
     finite when a rate reaches 0; for ``λ >> epsilon`` the change is a
     relative ``epsilon / λ`` inside the log, negligible.
+
+    The tensors are keyword-only (the package's rule for losses that compare a
+    prediction with a target); :class:`PoissonNLL` takes ``(y_true, y_pred)``.
 
     Args:
         y_true: the true counts ``y`` (ints or floats ``>= 0``), with the same
@@ -62,7 +67,7 @@ def poisson_nll(y_true, rate, epsilon=1e-7):
 
     Examples:
         >>> import numpy as np
-        >>> round(float(poisson_nll(np.array([2.0]), np.array([2.0]))[0]), 4)
+        >>> round(float(poisson_nll(y_true=np.array([2.0]), rate=np.array([2.0]))[0]), 4)
         0.6137
 
     References:

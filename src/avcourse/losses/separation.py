@@ -20,7 +20,10 @@ gradients flow only into the predicted mask. Silent mixture bins get a ratio
 target of 0 and a binary target of 0, so all-zero masks and silent mixtures
 give finite values and finite gradients.
 
-The pure functions return the mean over every element; the thin Keras losses
+The pure functions take their tensors keyword-only (``predicted_mask=``,
+``source_magnitude=``, ``mixture_magnitude=``: the package's rule for losses
+that compare a prediction with a target) and return the mean over every
+element (the ``*_elements`` variants: every element); the thin Keras losses
 :class:`RatioMaskL1` and :class:`BinaryMaskBCE` take ``y_true`` with two
 channels, ``[..., 0] = |S_i|`` and ``[..., 1] = |S_mix|``, next to a
 ``(..., 1)`` mask, so they plug into ``compile(loss=...)``.
@@ -33,17 +36,16 @@ from keras import ops
 
 from avcourse import audio
 from avcourse._api import register
+from avcourse._validation import check_bool, check_number, float_tensor
 
-__all__ = ["BinaryMaskBCE", "RatioMaskL1", "binary_mask_bce", "ratio_mask_l1"]
-
-
-def _float(value, dtype=None):
-    value = ops.convert_to_tensor(value)
-    if dtype is None:
-        dtype = keras.backend.standardize_dtype(value.dtype)
-        if not dtype.startswith(("float", "bfloat")):
-            dtype = keras.config.floatx()
-    return ops.cast(value, dtype)
+__all__ = [
+    "BinaryMaskBCE",
+    "RatioMaskL1",
+    "binary_mask_bce",
+    "binary_mask_bce_elements",
+    "ratio_mask_l1",
+    "ratio_mask_l1_elements",
+]
 
 
 def _static_shape(tensor):
@@ -62,10 +64,10 @@ def _broadcastable(shape, target):
 
 def _prepare(predicted_mask, source_magnitude, mixture_magnitude, weight):
     """Cast to one float dtype, drop a trailing mask channel and check the shapes."""
-    predicted_mask = _float(predicted_mask)
+    predicted_mask = float_tensor(predicted_mask, "predicted_mask")
     dtype = keras.backend.standardize_dtype(predicted_mask.dtype)
-    source_magnitude = _float(source_magnitude, dtype)
-    mixture_magnitude = _float(mixture_magnitude, dtype)
+    source_magnitude = float_tensor(source_magnitude, "source_magnitude", dtype)
+    mixture_magnitude = float_tensor(mixture_magnitude, "mixture_magnitude", dtype)
     mask_shape, source_shape = _static_shape(predicted_mask), _static_shape(source_magnitude)
     if len(mask_shape) == len(source_shape) + 1 and mask_shape[-1] == 1:
         predicted_mask = ops.squeeze(predicted_mask, -1)
@@ -83,7 +85,7 @@ def _prepare(predicted_mask, source_magnitude, mixture_magnitude, weight):
             f"mixture_magnitude {_static_shape(mixture_magnitude)} and source_magnitude {source_shape}."
         )
     if weight is not None:
-        weight = _float(weight, dtype)
+        weight = float_tensor(weight, "weight", dtype)
         if not _broadcastable(_static_shape(weight), source_shape):
             raise ValueError(
                 "`weight` must broadcast to the shape of `source_magnitude`; received "
@@ -93,23 +95,25 @@ def _prepare(predicted_mask, source_magnitude, mixture_magnitude, weight):
     return predicted_mask, source_magnitude, mixture_magnitude, weight
 
 
-def _check_number(value, name, low=None, high=None, low_open=False):
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"`{name}` must be a number; received {value!r}.")
-    if low is not None and (value <= low if low_open else value < low):
-        raise ValueError(f"`{name}` must be {'>' if low_open else '>='} {low}; received {value!r}.")
-    if high is not None and value > high:
-        raise ValueError(f"`{name}` must be <= {high}; received {value!r}.")
-    return value
+def _check_max_ratio(max_ratio):
+    return check_number(max_ratio, "max_ratio", minimum=0, exclusive_minimum=True)
 
 
-def ratio_mask_l1_elements(predicted_mask, source_magnitude, mixture_magnitude, weight=None, max_ratio=5.0):
+def _check_epsilon(epsilon):
+    return check_number(epsilon, "epsilon", minimum=0, maximum=0.5, exclusive_minimum=True)
+
+
+def _check_threshold(threshold):
+    return check_number(threshold, "threshold", minimum=0)
+
+
+def ratio_mask_l1_elements(*, predicted_mask, source_magnitude, mixture_magnitude, weight=None, max_ratio=5.0):
     """Per-bin ``weight · |m̂ − clip(|S_i| / |S_mix|, 0, max_ratio)|`` (not reduced).
 
     Same arguments as :func:`ratio_mask_l1`; returns a tensor with the shape
     of ``source_magnitude`` (broadcast with the mixture).
     """
-    _check_number(max_ratio, "max_ratio", 0.0, low_open=True)
+    _check_max_ratio(max_ratio)
     predicted_mask, source_magnitude, mixture_magnitude, weight = _prepare(
         predicted_mask, source_magnitude, mixture_magnitude, weight
     )
@@ -118,7 +122,7 @@ def ratio_mask_l1_elements(predicted_mask, source_magnitude, mixture_magnitude, 
     return loss if weight is None else weight * loss
 
 
-def ratio_mask_l1(predicted_mask, source_magnitude, mixture_magnitude, weight=None, max_ratio=5.0):
+def ratio_mask_l1(*, predicted_mask, source_magnitude, mixture_magnitude, weight=None, max_ratio=5.0):
     """L1 loss between a predicted mask and the clipped ratio mask (CAVL Eq 8).
 
     Formula:
@@ -142,7 +146,8 @@ def ratio_mask_l1(predicted_mask, source_magnitude, mixture_magnitude, weight=No
 
     Examples:
         >>> import numpy as np
-        >>> float(ratio_mask_l1(np.full((1, 2, 2), 0.5), np.ones((1, 2, 2)), np.ones((1, 2, 2))))
+        >>> ones = np.ones((1, 2, 2))
+        >>> float(ratio_mask_l1(predicted_mask=0.5 * ones, source_magnitude=ones, mixture_magnitude=ones))
         0.5
 
     References:
@@ -150,18 +155,26 @@ def ratio_mask_l1(predicted_mask, source_magnitude, mixture_magnitude, weight=No
         - Tian et al., "Cyclic Co-Learning of Sounding Object Visual Grounding and
           Sound Separation", CVPR 2021.
     """
-    return ops.mean(ratio_mask_l1_elements(predicted_mask, source_magnitude, mixture_magnitude, weight, max_ratio))
+    return ops.mean(
+        ratio_mask_l1_elements(
+            predicted_mask=predicted_mask,
+            source_magnitude=source_magnitude,
+            mixture_magnitude=mixture_magnitude,
+            weight=weight,
+            max_ratio=max_ratio,
+        )
+    )
 
 
 def binary_mask_bce_elements(
-    predicted_mask, source_magnitude, mixture_magnitude, weight=None, threshold=0.5, epsilon=1e-7
+    *, predicted_mask, source_magnitude, mixture_magnitude, weight=None, threshold=0.5, epsilon=1e-7
 ):
     """Per-bin weighted binary cross-entropy against the binary mask (not reduced).
 
     Same arguments as :func:`binary_mask_bce`.
     """
-    _check_number(threshold, "threshold", 0.0)
-    _check_number(epsilon, "epsilon", 0.0, 0.5, low_open=True)
+    _check_threshold(threshold)
+    _check_epsilon(epsilon)
     predicted_mask, source_magnitude, mixture_magnitude, weight = _prepare(
         predicted_mask, source_magnitude, mixture_magnitude, weight
     )
@@ -172,7 +185,9 @@ def binary_mask_bce_elements(
     return loss if weight is None else weight * loss
 
 
-def binary_mask_bce(predicted_mask, source_magnitude, mixture_magnitude, weight=None, threshold=0.5, epsilon=1e-7):
+def binary_mask_bce(
+    *, predicted_mask, source_magnitude, mixture_magnitude, weight=None, threshold=0.5, epsilon=1e-7
+):
     """Binary cross-entropy between a predicted mask and the binary mask (Sound of Pixels).
 
     Formula:
@@ -199,20 +214,28 @@ def binary_mask_bce(predicted_mask, source_magnitude, mixture_magnitude, weight=
 
     Examples:
         >>> import numpy as np
-        >>> round(float(binary_mask_bce(np.full((1, 2, 2), 0.5), np.ones((1, 2, 2)), np.ones((1, 2, 2)))), 4)
+        >>> ones = np.ones((1, 2, 2))
+        >>> round(float(binary_mask_bce(predicted_mask=0.5 * ones, source_magnitude=ones, mixture_magnitude=ones)), 4)
         0.6931
 
     References:
         - Zhao et al., "The Sound of Pixels", ECCV 2018.
     """
     return ops.mean(
-        binary_mask_bce_elements(predicted_mask, source_magnitude, mixture_magnitude, weight, threshold, epsilon)
+        binary_mask_bce_elements(
+            predicted_mask=predicted_mask,
+            source_magnitude=source_magnitude,
+            mixture_magnitude=mixture_magnitude,
+            weight=weight,
+            threshold=threshold,
+            epsilon=epsilon,
+        )
     )
 
 
 def _split_targets(y_true, y_pred):
     """``y_true`` (..., 2) → ``(|S_i|, |S_mix|)``; ``y_pred`` (..., 1) or (...)."""
-    y_true = _float(y_true)
+    y_true = float_tensor(y_true, "y_true")
     shape = _static_shape(y_true)
     if not shape or shape[-1] != 2:
         raise ValueError(
@@ -225,9 +248,7 @@ def _split_targets(y_true, y_pred):
 class _MaskLoss(keras.losses.Loss):
     def __init__(self, weighted, reduction, name, dtype):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
-        if not isinstance(weighted, bool):
-            raise ValueError(f"`weighted` must be True or False; received {weighted!r}.")
-        self.weighted = weighted
+        self.weighted = check_bool(weighted, "weighted")
 
     def _weight(self, mixture_magnitude):
         return audio.magnitude_weight(mixture_magnitude) if self.weighted else None
@@ -267,11 +288,17 @@ class RatioMaskL1(_MaskLoss):
 
     def __init__(self, max_ratio=5.0, weighted=False, reduction="sum_over_batch_size", name="ratio_mask_l1", dtype=None):
         super().__init__(weighted, reduction, name, dtype)
-        self.max_ratio = _check_number(max_ratio, "max_ratio", 0.0, low_open=True)
+        self.max_ratio = _check_max_ratio(max_ratio)
 
     def call(self, y_true, y_pred):
         source, mixture = _split_targets(y_true, y_pred)
-        return ratio_mask_l1_elements(y_pred, source, mixture, self._weight(mixture), self.max_ratio)
+        return ratio_mask_l1_elements(
+            predicted_mask=y_pred,
+            source_magnitude=source,
+            mixture_magnitude=mixture,
+            weight=self._weight(mixture),
+            max_ratio=self.max_ratio,
+        )
 
     def get_config(self):
         return {**super().get_config(), "max_ratio": self.max_ratio, "weighted": self.weighted}
@@ -312,12 +339,19 @@ class BinaryMaskBCE(_MaskLoss):
         self, threshold=0.5, weighted=False, epsilon=1e-7, reduction="sum_over_batch_size", name="binary_mask_bce", dtype=None
     ):
         super().__init__(weighted, reduction, name, dtype)
-        self.threshold = _check_number(threshold, "threshold", 0.0)
-        self.epsilon = _check_number(epsilon, "epsilon", 0.0, 0.5, low_open=True)
+        self.threshold = _check_threshold(threshold)
+        self.epsilon = _check_epsilon(epsilon)
 
     def call(self, y_true, y_pred):
         source, mixture = _split_targets(y_true, y_pred)
-        return binary_mask_bce_elements(y_pred, source, mixture, self._weight(mixture), self.threshold, self.epsilon)
+        return binary_mask_bce_elements(
+            predicted_mask=y_pred,
+            source_magnitude=source,
+            mixture_magnitude=mixture,
+            weight=self._weight(mixture),
+            threshold=self.threshold,
+            epsilon=self.epsilon,
+        )
 
     def get_config(self):
         return {

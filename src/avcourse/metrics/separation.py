@@ -37,6 +37,8 @@ the MATLAB BSS_eval toolbox that the papers used to 1e-2 dB. On top of it:
   so evaluate them with ``compute_permutation=False`` (the default here,
   DESIGN §3.5); unlabelled, audio-only methods (NMF) with
   ``compute_permutation=True``, the best assignment in the mean-SIR sense;
+* :func:`bss_eval_batch` scores a batch of mixtures at once (one
+  :func:`bss_eval` per mixture), as every evaluation of the course does;
 * :func:`mixture_sdr` gives the score of doing nothing (the unprocessed
   mixture as every estimate), the "mixture" row of CAVL's Table 4, and
   :func:`sdr_improvement` the gain over it (SDRi).
@@ -50,7 +52,7 @@ import numpy as np
 
 from avcourse._validation import as_float_array
 
-__all__ = ["SILENCE_THRESHOLD", "bss_eval", "mixture_sdr", "sdr_improvement"]
+__all__ = ["SILENCE_THRESHOLD", "bss_eval", "bss_eval_batch", "mixture_sdr", "sdr_improvement"]
 
 # A source whose summed absolute amplitude is at or below this is silent.
 SILENCE_THRESHOLD = 1e-5
@@ -166,6 +168,47 @@ def bss_eval(references, estimates, compute_permutation=False):
         "skipped": np.flatnonzero(~keep_references).astype(np.int64),
     }
 
+
+def bss_eval_batch(references, estimates, compute_permutation=False):
+    """:func:`bss_eval` of every mixture of a batch, stacked.
+
+    Args:
+        references: true sources (count, num_sources, samples), one group per mixture.
+        estimates: estimated sources, the same shape.
+        compute_permutation: as in :func:`bss_eval`, for every mixture.
+
+    Returns:
+        dict of numpy arrays of shape (count, num_sources): ``"sdr"``,
+        ``"sir"``, ``"sar"`` (dB, float64; NaN for skipped sources), ``"perm"``
+        (int64; -1 for skipped sources) and ``"skipped"`` (bool: which
+        sources :func:`bss_eval` set aside as silent). Average with
+        ``np.nanmean``; ``result["skipped"].sum()`` counts the skipped sources.
+
+    Raises:
+        ValueError: an input is not rank 3, the shapes differ, or an input
+            holds NaN or Inf.
+
+    Example:
+    >>> t = np.arange(8000) / 8000
+    >>> refs = np.stack([np.sin(2 * np.pi * 220 * t), np.sin(2 * np.pi * 1760 * t)])
+    >>> leaks = np.stack([refs + 0.1 * refs[::-1], refs + 0.01 * refs[::-1]])  # 10% and 1% of the other source
+    >>> np.round(bss_eval_batch(np.stack([refs, refs]), leaks)["sir"], 1)  # one row per mixture
+    array([[20.1, 20.1],
+           [40.1, 40.1]])
+    """
+    references = as_float_array(references, "references", ndim=3)
+    estimates = as_float_array(estimates, "estimates", ndim=3)
+    if estimates.shape != references.shape:
+        raise ValueError(
+            f"`estimates` must have the same shape as `references` {references.shape} "
+            f"(count, num_sources, samples); received {estimates.shape}."
+        )
+    results = [bss_eval(reference, estimate, compute_permutation) for reference, estimate in zip(references, estimates)]
+    batch = {key: np.stack([result[key] for result in results]) for key in ("sdr", "sir", "sar", "perm")}
+    batch["skipped"] = np.zeros(references.shape[:2], bool)
+    for row, result in zip(batch["skipped"], results):
+        row[result["skipped"]] = True
+    return batch
 
 def _mixture(mixture, references):
     mixture = as_float_array(mixture, "mixture")

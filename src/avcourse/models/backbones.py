@@ -26,6 +26,8 @@ Taught in: tutorials/02_audio_visual_alignment.ipynb
 
 import keras
 
+__all__ = ["TRUNK_CONFIGS", "audio_trunk", "conv_trunk", "visual_trunk"]
+
 # blocks: conv filters per block; pools: how many blocks end in a 2x2 max-pool;
 # patch: optional (filters, size) first layer, a size x size convolution with
 # stride size (non-overlapping patches); kernel: conv kernel of the blocks.

@@ -12,7 +12,11 @@ pairs inside the batch (sample ``i``'s picture with sample ``i+1``'s sound, so
 the trunks run once per batch; under a TensorFlow distribution strategy, inside
 each replica's share of the batch) and ``compute_metrics`` reports the match
 accuracy: a pair is called "same clip" when its distance is below
-``margin / 2``.
+``margin / 2``, from the pair distances ``compute_loss`` computed (once per
+step on TensorFlow). The loss follows the rule of every model of the
+course (:class:`~avcourse.models.base.ModelLoss`): one value per clip, the mean
+of its matched and its mismatched pair's Eq 5 terms, so ``sample_weight``
+weights clips, and a loss given to ``compile`` replaces Eq 5.
 
 Taught in: tutorials/02_audio_visual_alignment.ipynb
 """
@@ -24,13 +28,15 @@ from keras import ops
 from avcourse._api import register
 from avcourse._validation import check_bool, check_choice, check_number, check_positive_int
 from avcourse.layers import AlignmentDistance, SoftKMeans
-from avcourse.losses import contrastive_loss
-from avcourse.losses._replicas import per_replica
+from avcourse.losses import contrastive_per_pair
 from avcourse.models.backbones import TRUNK_CONFIGS, conv_trunk
+from avcourse.models.base import ModelLoss, check_input_shape
+
+__all__ = ["CAVLModel"]
 
 
 @register
-class CAVLModel(keras.Model):
+class CAVLModel(ModelLoss, keras.Model):
     """Audio-visual soft clustering with alignment, trained contrastively.
 
     Args:
@@ -112,8 +118,8 @@ class CAVLModel(keras.Model):
         check_positive_int(iterations, "iterations")
         self.audio_trunk_config = audio_trunk
         self.visual_trunk_config = visual_trunk
-        self.audio_shape = _input_shape(audio_shape, "audio_shape", TRUNK_CONFIGS[audio_trunk]["input_shape"])
-        self.image_shape = _input_shape(image_shape, "image_shape", TRUNK_CONFIGS[visual_trunk]["input_shape"])
+        self.audio_shape = check_input_shape(audio_shape, "audio_shape", TRUNK_CONFIGS[audio_trunk]["input_shape"])
+        self.image_shape = check_input_shape(image_shape, "image_shape", TRUNK_CONFIGS[visual_trunk]["input_shape"])
         self.embedding_dim = embedding_dim
         self.stiffness = stiffness
         self.iterations = iterations
@@ -135,6 +141,7 @@ class CAVLModel(keras.Model):
         kmeans = dict(stiffness=stiffness, iterations=iterations, init=init, dtype=self._distance_dtype)
         self.audio_kmeans = SoftKMeans(self.num_audio_clusters, name="audio_kmeans", **kmeans)
         self.visual_kmeans = SoftKMeans(self.num_visual_clusters, name="visual_kmeans", **kmeans)
+        self._pair_cache = None  # (outputs["distance"], pair_distances(outputs)) of the step in progress
 
     def with_num_clusters(self, num_audio_clusters, num_visual_clusters=None):
         """A copy of this model, weights included, clustering into other numbers of centres.
@@ -220,13 +227,38 @@ class CAVLModel(keras.Model):
         is_match = ops.concatenate([ops.ones_like(mismatched), ops.zeros_like(mismatched)], axis=0)
         return distance, is_match
 
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        distance, is_match = self.pair_distances(y_pred)
-        return per_replica(contrastive_loss(distance, is_match, self.margin), self)
+    def _pairs(self, outputs):
+        """:meth:`pair_distances` of ``outputs``, computed once per step.
+
+        ``compute_loss`` and ``compute_metrics`` receive the same outputs; the
+        second call finds the pairs the first one computed (recognised by the
+        identity of ``outputs["distance"]``, so other outputs never get stale pairs).
+        On JAX, whose trainer differentiates ``compute_loss`` in a trace of its
+        own and hands ``compute_metrics`` new output tensors, the mismatched
+        pairs are aligned again (one :class:`AlignmentDistance` call on the
+        centres; no trunk runs twice).
+        """
+        cached = self._pair_cache
+        if cached is not None and cached[0] is outputs["distance"]:
+            return cached[1]
+        pairs = self.pair_distances(outputs)
+        self._pair_cache = (outputs["distance"], pairs)
+        return pairs
+
+    def example_losses(self, x, y, y_pred):
+        """Eq 5 per clip, (B, 2): the terms of its matched pair and of its mismatched pair.
+
+        Their mean over the batch is Eq 5, the mean over the ``2B`` pairs.
+        """
+        distance, is_match = self._pairs(y_pred)
+        per_pair = contrastive_per_pair(distance=distance, is_match=is_match, margin=self.margin)  # (2B,)
+        return ops.transpose(ops.reshape(per_pair, (2, -1)))
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
-        distance, is_match = self.pair_distances(y_pred)
-        self.match_accuracy.update_state(is_match, ops.cast(distance < self.margin / 2, "float32"))
+        distance, is_match = self._pairs(y_pred)
+        self._pair_cache = None  # the step is over: hold no tensor
+        weight = None if sample_weight is None else ops.tile(ops.reshape(sample_weight, (-1,)), (2,))
+        self.match_accuracy.update_state(is_match, ops.cast(distance < self.margin / 2, "float32"), sample_weight=weight)
         return self.get_metrics_result()
 
     def localization_maps(self, inputs, *, aligned=True, per_centre=False):
@@ -279,15 +311,6 @@ class CAVLModel(keras.Model):
             "reduction": self.reduction,
             "normalize": self.normalize,
         }
-
-
-def _input_shape(shape, name, default):
-    """``shape`` (or ``default`` when None) as a tuple of three positive ints (height, width, channels)."""
-    if shape is None:
-        return tuple(default)
-    if isinstance(shape, (str, bytes)) or not hasattr(shape, "__len__") or len(shape) != 3:
-        raise ValueError(f"`{name}` must be a tuple (rows, columns, channels) of 3 positive integers; received {shape!r}.")
-    return tuple(check_positive_int(size, f"{name}[{index}]") for index, size in enumerate(shape))
 
 
 def _unit(vectors):

@@ -41,10 +41,10 @@ from avcourse import audio
 from avcourse._api import register
 from avcourse._validation import check_bool, check_choice, check_nonnegative_int, check_number, check_positive_int
 from avcourse.losses import grounding as grounding_losses
-from avcourse.losses._replicas import per_replica
 from avcourse.models.backbones import conv_trunk
-from avcourse.models.resnet import RESNET_CONFIGS, resnet18
-from avcourse.models.separator import UNetSeparator
+from avcourse.models.base import ModelLoss, check_input_shape
+from avcourse.models.resnet import resnet18
+from avcourse.models.unet import UNetSeparator
 
 __all__ = [
     "CCOL_CONFIGS",
@@ -53,8 +53,8 @@ __all__ = [
     "CCoLModel",
     "GroundingNet",
     "ObjectConditionedSeparator",
-    "audio_net",
-    "object_net",
+    "ccol_audio_net",
+    "ccol_object_net",
 ]
 
 # Audio net: a conv trunk of avcourse.models.backbones (VGGish: 64, 128, 256x2, 512x2) + global max pool.
@@ -98,7 +98,7 @@ CCOL_CONFIGS = {
 }
 
 
-def audio_net(config="vggish", input_shape=None, weights=None, name="audio_net"):
+def ccol_audio_net(config="vggish", input_shape=None, weights=None, name="audio_net"):
     """CCoL's audio net: a VGGish-like trunk (4 conv blocks) + global max pool.
 
     ``"vggish"``: 64, 128, 256x2, 512x2 filters → 512 values (the authors'
@@ -116,7 +116,7 @@ def audio_net(config="vggish", input_shape=None, weights=None, name="audio_net")
         a functional ``keras.Model`` (B, bins, frames, 1) → (B, D).
 
     Examples:
-    >>> net = audio_net("small", input_shape=(64, 44, 1))
+    >>> net = ccol_audio_net("small", input_shape=(64, 44, 1))
     >>> tuple(net.output.shape)
     (None, 64)
     """
@@ -129,7 +129,7 @@ def audio_net(config="vggish", input_shape=None, weights=None, name="audio_net")
     return model
 
 
-def object_net(config="resnet18", input_shape=None, weights=None, name="object_net"):
+def ccol_object_net(config="resnet18", input_shape=None, weights=None, name="object_net"):
     """CCoL's object net: a ResNet-18 trunk + global max pool (512 values; 64 for ``"small"``).
 
     Args:
@@ -245,14 +245,14 @@ class ObjectConditionedSeparator(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         self.object_config = check_choice(object_config, "object_config", sorted(OBJECT_NETS))
-        self.object_shape = _shape(object_shape, "object_shape", 3)
+        self.object_shape = check_input_shape(object_shape, "object_shape", channels=3)
         self.channels = check_positive_int(channels, "channels")
         self.depth = check_positive_int(depth, "depth")
         self.base_channels = check_positive_int(base_channels, "base_channels")
         self.unet = UNetSeparator(
             depth=depth, base_channels=base_channels, visual_dim=0, output_channels=channels, name="audio_unet"
         )
-        self.object_net = object_net(object_config, self.object_shape, name="separation_object_net")
+        self.object_net = ccol_object_net(object_config, self.object_shape, name="separation_object_net")
         self.object_projection = keras.layers.Dense(channels, activation="sigmoid", name="object_projection")
 
     def build(self, mixture_shape=None, objects_shape=None):
@@ -272,7 +272,9 @@ class ObjectConditionedSeparator(keras.layers.Layer):
     def call(self, mixture, objects, training=False):
         features = self.unet({"mixture": mixture}, training=training)  # (B, F, T, C)
         vectors = self.object_vectors(objects, training=training) * self.scale  # (B, K, C)
-        logits = ops.einsum("bftc,bkc->bkft", features, ops.cast(vectors, features.dtype)) + self.bias
+        # The U-Net's audio map is float32; under a mixed policy v, α and β come in the compute dtype.
+        vectors, bias = ops.cast(vectors, features.dtype), ops.cast(self.bias, features.dtype)
+        logits = ops.einsum("bftc,bkc->bkft", features, vectors) + bias
         return ops.sigmoid(logits)
 
     def compute_output_shape(self, mixture_shape, objects_shape):
@@ -296,15 +298,8 @@ def _units(units, name):
     return tuple(check_positive_int(u, f"{name}[{i}]") for i, u in enumerate(units))
 
 
-def _shape(shape, name, channels):
-    """``shape`` as a tuple (rows, columns, ``channels``) of positive ints."""
-    if isinstance(shape, (str, bytes)) or not hasattr(shape, "__len__") or len(shape) != 3 or shape[-1] != channels:
-        raise ValueError(f"`{name}` must be (rows, columns, {channels}) with positive integer sizes; received {shape!r}.")
-    return tuple(check_positive_int(d, f"{name}[{i}]") for i, d in enumerate(shape))
-
-
 @register
-class CCoLModel(keras.Model):
+class CCoLModel(ModelLoss, keras.Model):
     """Cyclic co-learning of grounding and separation, one stage at a time.
 
     Args:
@@ -371,8 +366,8 @@ class CCoLModel(keras.Model):
         self.stage = check_choice(stage, "stage", CCOL_STAGES)
         self.audio_net_config = check_choice(audio_net, "audio_net", AUDIO_NETS)
         self.object_net_config = check_choice(object_net, "object_net", OBJECT_NETS)
-        self.audio_shape = _shape(audio_shape, "audio_shape", 1)
-        self.object_shape = _shape(object_shape, "object_shape", 3)
+        self.audio_shape = check_input_shape(audio_shape, "audio_shape", channels=1)
+        self.object_shape = check_input_shape(object_shape, "object_shape", channels=3)
         self.grounding_units = _units(grounding_units, "grounding_units")
         self.separator_depth = check_positive_int(separator_depth, "separator_depth")
         self.separator_base_channels = check_positive_int(separator_base_channels, "separator_base_channels")
@@ -389,10 +384,8 @@ class CCoLModel(keras.Model):
         self.audio_weights = audio_weights
         self.object_weights = object_weights
 
-        self.audio_net = globals()["audio_net"](self.audio_net_config, self.audio_shape, audio_weights, name="audio_net")
-        self.object_net = globals()["object_net"](
-            self.object_net_config, self.object_shape, object_weights, name="object_net"
-        )
+        self.audio_net = ccol_audio_net(self.audio_net_config, self.audio_shape, audio_weights, name="audio_net")
+        self.object_net = ccol_object_net(self.object_net_config, self.object_shape, object_weights, name="object_net")
         self.grounding = GroundingNet(self.grounding_units, name="grounding")
         self.separator = ObjectConditionedSeparator(
             object_config=self.object_net_config,
@@ -471,12 +464,14 @@ class CCoLModel(keras.Model):
         other = ops.stack([pair_logits[:, 1, 0], pair_logits[:, 0, 1]], axis=1)  # audio of 1-v with objects of v
         return ops.sum(other * one_hot[..., None], axis=2)
 
-    def loss_components(self, x, y_pred):
+    def loss_components(self, x, y_pred, *, per_example=False):
         """Every CCoL loss term on a batch (a dict of scalars): ``l1``, ``l2``, ``l3``, ``l1_cyclic``, ``l3_cyclic``.
 
         Args:
             x: the batch (needs ``mixture_magnitude`` and ``source_magnitudes``).
             y_pred: the model's outputs on ``x``.
+            per_example: give each term's (B,) per-sample values (their mean
+                is the term) instead of the scalar.
         """
         if not isinstance(x, dict) or "mixture_magnitude" not in x or "source_magnitudes" not in x:
             raise ValueError(
@@ -490,29 +485,22 @@ class CCoLModel(keras.Model):
         negatives = self._negative_logits(pair_logits)
         own = [pair_logits[:, 0, 0], pair_logits[:, 1, 1]]
         gates = grounding_losses.sounding_gates(mixture_logits, from_logits=True)
-        distances = grounding_losses.mask_distances(masks, sources, mixture_magnitude, weight)
-        components = {
-            "l1": 0.5
-            * sum(grounding_losses.grounding_mil_loss(own[v], negatives[:, v], from_logits=True) for v in range(2)),
-            "l2": grounding_losses.gated_separation_loss(masks, gates, sources, mixture_magnitude, weight),
-            "l3": grounding_losses.mixture_grounding_loss(mixture_logits, from_logits=True),
+        magnitudes = dict(source_magnitudes=sources, mixture_magnitude=mixture_magnitude, weight=weight)
+        distances = grounding_losses.mask_distances(masks=masks, **magnitudes)
+        options = dict(from_logits=True, per_example=per_example)
+        return {
+            "l1": 0.5 * sum(grounding_losses.grounding_mil_loss(own[v], negatives[:, v], **options) for v in range(2)),
+            "l2": grounding_losses.gated_separation_loss(masks=masks, gates=gates, per_example=per_example, **magnitudes),
+            "l3": grounding_losses.mixture_grounding_loss(mixture_logits, **options),
             "l1_cyclic": 0.5
-            * sum(
-                grounding_losses.cyclic_grounding_loss(own[v], negatives[:, v], distances[:, v], from_logits=True)
-                for v in range(2)
-            ),
-            "l3_cyclic": grounding_losses.cyclic_mixture_grounding_loss(
-                mixture_logits, distances, self.epsilon, from_logits=True
-            ),
+            * sum(grounding_losses.cyclic_grounding_loss(own[v], negatives[:, v], distances[:, v], **options) for v in range(2)),
+            "l3_cyclic": grounding_losses.cyclic_mixture_grounding_loss(mixture_logits, distances, self.epsilon, **options),
         }
-        return components
 
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        components = self.loss_components(x, y_pred)
-        loss = sum(weight * components[name] for name, weight in self.stage_loss_weights.items())
-        for extra in self.losses:
-            loss = loss + ops.cast(ops.sum(extra), loss.dtype)
-        return per_replica(loss, self)
+    def example_losses(self, x, y, y_pred):
+        """The stage's weighted sum of the loss terms, per sample (B,)."""
+        components = self.loss_components(x, y_pred, per_example=True)
+        return sum(weight * components[name] for name, weight in self.stage_loss_weights.items())
 
     def with_stage(self, stage):
         """A copy of this model, weights included, that trains ``stage``."""

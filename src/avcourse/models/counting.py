@@ -24,15 +24,15 @@ from keras import ops
 
 from avcourse._api import register
 from avcourse._validation import check_choice, check_nonnegative_int, check_number, check_positive_int
-from avcourse.losses import PoissonNLL, poisson_mode
+from avcourse.losses import poisson_mode, poisson_nll
 from avcourse.models.backbones import TRUNK_CONFIGS, conv_trunk
-from avcourse.models.cavl import _input_shape
+from avcourse.models.base import ModelLoss, check_input_shape
 
 __all__ = ["SourceCounter", "counting_learning_rate", "counting_lr_schedule", "counting_optimizer"]
 
 
 @register
-class SourceCounter(keras.Model):
+class SourceCounter(ModelLoss, keras.Model):
     """Counts the sound sources of a clip with a Poisson rate (CAVL §3.2, Eq 6).
 
     Architecture: audio trunk → ``GlobalMaxPool2D`` → ``Dense(hidden_units,
@@ -44,7 +44,9 @@ class SourceCounter(keras.Model):
 
     Training goes through ``model.fit``: unless a ``loss`` is given to
     ``compile``, ``compute_loss`` is the Poisson negative log-likelihood
-    ``mean(λ − y ln λ)`` (:class:`avcourse.losses.PoissonNLL`), and
+    ``mean(λ − y ln λ)`` (:func:`avcourse.losses.poisson_nll`, weighted by
+    ``sample_weight`` and reduced by the rule of
+    :class:`~avcourse.models.base.ModelLoss`), and
     ``compute_metrics`` reports ``count_accuracy`` (predicted count ==
     ``y``) and ``count_mae`` (``|predicted − y|``), with the predicted count
     ``argmax_y P(y | λ)``. The count ``y`` is the ``y`` given to ``fit``, or,
@@ -100,12 +102,11 @@ class SourceCounter(keras.Model):
         self.max_count = check_positive_int(max_count, "max_count")
         self.min_rate = check_number(min_rate, "min_rate", minimum=0, exclusive_minimum=True)
         self.audio_trunk_config = audio_trunk
-        self.audio_shape = _input_shape(audio_shape, "audio_shape", TRUNK_CONFIGS[audio_trunk]["input_shape"])
+        self.audio_shape = check_input_shape(audio_shape, "audio_shape", TRUNK_CONFIGS[audio_trunk]["input_shape"])
         self.audio_trunk = conv_trunk(audio_trunk, self.audio_shape, audio_weights, name="audio_trunk")
         self.pool = keras.layers.GlobalMaxPooling2D(name="pool")
         self.hidden = keras.layers.Dense(self.hidden_units, activation="relu", name="hidden")
         self.logit = keras.layers.Dense(1, name="logit")
-        self.poisson_loss = PoissonNLL()
         self.accuracy_tracker = keras.metrics.Mean(name="count_accuracy")
         self.mae_tracker = keras.metrics.Mean(name="count_mae")
 
@@ -179,14 +180,13 @@ class SourceCounter(keras.Model):
             return y["num_sources"]
         return y
 
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        counts = self._counts(x, y)
-        if self._compile_loss is not None:
-            return super().compute_loss(x, counts, y_pred, sample_weight, training=training)
-        loss = self.poisson_loss(counts, y_pred, sample_weight)
-        for extra in self.losses:
-            loss = loss + ops.cast(ops.sum(extra), loss.dtype)
-        return loss
+    def loss_target(self, x, y):
+        """A compiled loss compares the rates with the true counts (``y`` or ``x["num_sources"]``)."""
+        return self._counts(x, y)
+
+    def example_losses(self, x, y, y_pred):
+        """Eq 6 per clip, ``λ − y ln λ`` (B,), computed in float32."""
+        return poisson_nll(y_true=self._counts(x, y), rate=ops.cast(y_pred, "float32"))
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         counts = ops.cast(ops.reshape(self._counts(x, y), (-1,)), "float32")

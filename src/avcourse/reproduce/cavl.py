@@ -51,12 +51,13 @@ import keras
 import numpy as np
 
 from avcourse import audio
+from avcourse._validation import check_choice
 from avcourse.data import pipelines, world
 from avcourse.data.world import PRETRAIN_SEED, TEST_SEED
 from avcourse.metrics.counting import count_accuracy, count_mae
 from avcourse.models import CAVLModel, SourceCounter
 from avcourse.reproduce.results import table
-from avcourse.training.curriculum import curriculum_stages, no_curriculum_stage, run_curriculum
+from avcourse.training.curriculum import CurriculumResult, curriculum_stages, no_curriculum_stage, run_curriculum
 from avcourse.training.evaluation import localization_results, match_roc_auc, object_localization_results
 from avcourse.training.pretrain import pretrain_trunk
 from avcourse.training.probe import linear_probe
@@ -71,6 +72,8 @@ SECTIONS = [
     ("Counting on held-out scenes with 1-4 sources", "counting"),
     ("The paper's protocol on the flickr layout (one large object)", "flickr_protocol"),
 ]
+# When the audio trunk is frozen: in every stage, in stage C1 only, or never.
+FREEZE_AUDIO_TRUNK = ("always", "c1", "never")
 # Pretraining pictures show the one instrument whose label they carry (as ImageNet pictures do).
 SOLO = {"num_silent_instruments": 0, "num_distractors": 0}
 
@@ -82,7 +85,10 @@ class CavlRecipe:
     Pretraining (the stand-in for ImageNet / AudioSet): the audio trunk
     classifies ``pretrain_examples`` solo clips (average pooling, so that
     every time-frequency cell carries the instrument, as a CAVL audio centre,
-    a mean over cells, needs); the visual trunk names every instrument in
+    a mean over cells, needs; one sigmoid a class, ``audio_multi_label``, so
+    that an instrument absent from the clip gets a negative logit as one
+    absent from a picture does: a softmax leaves every clip's logits an
+    arbitrary offset); the visual trunk names every instrument in
     ``visual_pretrain_scenes`` pictures of the default layout (1-3 sounding
     plus the silent ones; multi-label, max pooling: each object's cells must
     fire for their own class and no background cell may). Labels say what is
@@ -93,21 +99,24 @@ class CavlRecipe:
     receptive field); each projection initialised from its pretraining
     classifier's logits layer (``projection_init="classifier"``, so the
     embedding has one axis per instrument; ``"random"`` is the paper's Dense
-    init) and the visual trunk frozen, as the authors of CCoL freeze their
-    ImageNet frame net. Distances are the paper's Euclidean ones between
-    unnormalised centres (``normalize=False``; spherical clustering scored
-    0.15-0.34 lower in validation pointing), so they are measured in logit
-    units and the paper's margin of 1 would leave every mismatched pair
-    beyond it: ``margin=None`` sets the margin to the median mismatched
-    distance of the pretrained model on its first training scenes
-    (:func:`calibrate_margin`). ``extra_visual_clusters`` is ``k_v - k_a``:
-    1 is the paper's single background centre; the pictures here also hold a
-    silent instrument and sometimes a distractor, each of which needs a
-    centre of its own. ``stage_decay`` multiplies the learning rate from one
-    curriculum stage to the next (the paper's 0.1 is its own row of the
-    curriculum table); only the C1 stage (rate, epochs) was chosen on
-    validation scenes. docs/results.md lists the validation runs behind
-    every choice.
+    init), minus the layer's mean over classes (``centre_projection``: the
+    background, negative for every class, moves to the origin). The trunks
+    are frozen (``freeze_audio_trunk="always"``; ``"c1"`` freezes the audio
+    trunk in stage C1 only, ``"never"`` trains it throughout; the visual
+    trunk is frozen as the authors of CCoL freeze their ImageNet frame net),
+    so the curriculum fits the two projections. Distances are the paper's
+    Euclidean ones between unnormalised centres (``normalize=False``), so
+    they are measured in logit units and the paper's margin of 1 would leave
+    every mismatched pair beyond it: ``margin=None`` sets the margin to the
+    median mismatched distance of the pretrained model on its first training
+    scenes (:func:`calibrate_margin`), and with ``margin_per_source`` a stage
+    with ``k_a`` audio centres uses ``k_a`` times it (S_av sums ``k_a``
+    distances). ``extra_visual_clusters`` is ``k_v - k_a``: 1 is the paper's
+    single background centre; the pictures here also hold a silent
+    instrument and sometimes a distractor, each of which needs a centre of
+    its own. ``stage_decay`` multiplies the learning rate from one curriculum
+    stage to the next (the paper's 0.1 is its own row of the curriculum
+    table). docs/results.md lists the validation runs behind every choice.
     """
 
     train_scenes: int = 1024
@@ -119,7 +128,7 @@ class CavlRecipe:
     init: str = "farthest"
     margin: float = None
     learning_rate: float = 1e-3
-    stage_decay: float = 1.0
+    stage_decay: float = 0.3
     paper_stage_decay: float = 0.1
     clipnorm: float = 1.0
     audio_trunk: str = "object_audio"
@@ -127,6 +136,10 @@ class CavlRecipe:
     extra_visual_clusters: int = 7
     normalize: bool = False
     projection_init: str = "classifier"
+    centre_projection: bool = True
+    audio_multi_label: bool = True
+    freeze_audio_trunk: str = "always"
+    margin_per_source: bool = True
     embedding_dim: int = 64
     freeze_visual_trunk: bool = True
     counting_scenes: int = 2048
@@ -207,11 +220,26 @@ def build_model(recipe, pretrained=None):
         model.audio_trunk.load_weights(pretrained["audio"])
         model.visual_trunk.load_weights(pretrained["image"])
         if classifier_init:
-            model.audio_projection.set_weights(pretrained["audio_logits"])
-            model.visual_projection.set_weights(pretrained["image_logits"])
+            model.audio_projection.set_weights(_projection(pretrained["audio_logits"], recipe.centre_projection))
+            model.visual_projection.set_weights(_projection(pretrained["image_logits"], recipe.centre_projection))
     if recipe.freeze_visual_trunk:
         model.visual_trunk.trainable = False
     return model
+
+
+def _projection(logits_layer, centre):
+    """A classifier's logits layer ``[kernel, bias]`` as a projection; ``centre``: minus its mean over classes.
+
+    Subtracting the mean over classes from every column (a fixed linear map
+    after the layer) removes what all classes share: the picture's
+    background, whose logits are negative for every class, moves to the
+    origin, and a cell or a clip keeps only how much more it says one
+    instrument than the others.
+    """
+    kernel, bias = (np.asarray(weights) for weights in logits_layer)
+    if centre:
+        kernel, bias = kernel - kernel.mean(axis=1, keepdims=True), bias - bias.mean()
+    return [kernel, bias]
 
 
 def calibrate_margin(recipe, pretrained, seed=0, split="train", scenes=256):
@@ -265,9 +293,10 @@ def pretrain(recipe, seed, directory, split="train", held_out_split="test", moda
                           shuffle=recipe.pretrain_examples, scene_options=SOLO)
         held_out = scene_data(recipe, recipe.test_scenes, 1, TEST_SEED, held_out_split, with_labels=True, scene_options=SOLO)
         history = pretrain_trunk(model.audio_trunk, solo, modality="audio", epochs=recipe.pretrain_epochs,
-                                 learning_rate=recipe.pretrain_learning_rate, validation_data=held_out, pooling="average")
+                                 learning_rate=recipe.pretrain_learning_rate, pooling="average",
+                                 multi_label=recipe.audio_multi_label)
         pretrained["audio_logits"] = history.model.get_layer("logits").get_weights()
-        accuracies["audio"] = history.history["val_accuracy"][-1]
+        accuracies["audio"] = _top1_accuracy(history.model, held_out)
     if "image" in modalities:
         pictures = scene_data(recipe, recipe.visual_pretrain_scenes, [1, 2, 3], PRETRAIN_SEED + 50_000 + seed, split,
                               with_labels=True, shuffle=recipe.visual_pretrain_scenes)
@@ -281,6 +310,13 @@ def pretrain(recipe, seed, directory, split="train", held_out_split="test", moda
         pretrained[modality] = str(directory / f"{modality}_trunk.weights.h5")
         trunk.save_weights(pretrained[modality])
     return pretrained, accuracies
+
+
+def _top1_accuracy(classifier, dataset):
+    """Share of ``dataset``'s clips whose largest logit is their instrument's (softmax or one sigmoid a class)."""
+    hits = [np.argmax(classifier(batch["audio"], training=False), axis=-1) == np.argmax(batch["labels"], axis=-1)
+            for batch in dataset]
+    return float(np.mean(np.concatenate(hits)))
 
 
 def _spectral_statistics(dataset):
@@ -301,18 +337,43 @@ def timbre_probe(recipe, seed, split, held_out_split):
                         num_classes=len(world.instrument_names()), seed=seed)["test_accuracy"]
 
 
-def _train_stages(recipe, stages, seed, model):
+def train_stages(recipe, stages, seed, model, split="train"):
+    """Train ``model`` through curriculum ``stages`` on the recipe's scenes (``split``'s phrases); a :class:`CurriculumResult`.
+
+    Each stage clusters into ``k_a`` audio centres (its number of sources)
+    and ``k_a + recipe.extra_visual_clusters`` visual ones, and draws
+    ``recipe.train_scenes`` scenes with its numbers of sources.
+    """
+
     def make_dataset(stage):
-        return scene_data(recipe, recipe.train_scenes, list(stage.num_sources), seed, "train", shuffle=recipe.train_scenes)
+        return scene_data(recipe, recipe.train_scenes, list(stage.num_sources), seed, split, shuffle=recipe.train_scenes)
 
     def optimizer(learning_rate):
         return keras.optimizers.Adam(learning_rate, clipnorm=recipe.clipnorm)
 
+    check_choice(recipe.freeze_audio_trunk, "recipe.freeze_audio_trunk", FREEZE_AUDIO_TRUNK)
     stages = [dataclasses.replace(s, num_visual_clusters=s.num_audio_clusters + recipe.extra_visual_clusters) for s in stages]
-    return run_curriculum(model, make_dataset, stages, optimizer=optimizer)
+    results = []
+    for stage in stages:
+        # A copy: the flags and margin set below must not change the previous stage's model.
+        model = model.with_num_clusters(stage.num_audio_clusters, stage.num_visual_clusters)
+        # With the audio trunk frozen a stage fits only the two projections: the pretrained trunk
+        # already names the instrument, and letting C1's loss move it lowered pointing.
+        is_c1 = tuple(stage.num_sources) == (1,)
+        model.audio_trunk.trainable = not (recipe.freeze_audio_trunk == "always" or (recipe.freeze_audio_trunk == "c1" and is_c1))
+        if recipe.margin_per_source:
+            # S_av sums k_a nearest distances (Eq 4), so a mismatched pair's distance grows with k_a;
+            # a margin fixed at C1's scale would leave every mismatched pair of C2 beyond it.
+            model.margin = recipe.margin * stage.num_audio_clusters
+        results.append(run_curriculum(model, make_dataset, [stage], optimizer=optimizer))
+        model = results[-1].model
+    return CurriculumResult(
+        stage_models=[r.model for r in results], stages=stages, histories=[r.histories[0] for r in results]
+    )
 
 
-def _c1_stage(recipe):
+def c1_stage(recipe):
+    """Stage C1 of the recipe's curriculum alone (one source, its rate and epochs), as a one-element list."""
     return curriculum_stages(1, base_learning_rate=recipe.learning_rate, epochs=[recipe.epochs_per_stage[0]])
 
 
@@ -327,7 +388,7 @@ def train_c1_model(recipe, seed=0):
     with tempfile.TemporaryDirectory() as directory:
         pretrained, _ = pretrain(recipe, seed, directory)
         recipe = calibrate_margin(recipe, pretrained, seed)
-        return _train_stages(recipe, _c1_stage(recipe), seed, build_model(recipe, pretrained)).model
+        return train_stages(recipe, c1_stage(recipe), seed, build_model(recipe, pretrained)).model
 
 
 def alignment_targets(model, dataset):
@@ -418,20 +479,20 @@ def run(size="small", seed=0, log=print):
 
         log(f"[cavl] curriculum C1 -> C2 -> C3, lr x{recipe.stage_decay} a stage, epochs {epochs} [{elapsed()}]")
         stages = curriculum_stages(3, base_learning_rate=recipe.learning_rate, decay=recipe.stage_decay, epochs=epochs)
-        curriculum = _train_stages(recipe, stages, seed, pretrained_model())
+        curriculum = train_stages(recipe, stages, seed, pretrained_model())
         c1_model, c2_model = curriculum.stage_models[:2]
         log(f"[cavl] C1 with the paper's k_v = k_a + 1 [{elapsed()}]")
         paper_clusters = dataclasses.replace(recipe, extra_visual_clusters=1)
-        c1_paper_model = _train_stages(paper_clusters, _c1_stage(recipe), seed, build_model(paper_clusters, pretrained)).model
+        c1_paper_model = train_stages(paper_clusters, c1_stage(recipe), seed, build_model(paper_clusters, pretrained)).model
         log(f"[cavl] the paper's lr x{recipe.paper_stage_decay} a stage [{elapsed()}]")
         paper_stages = curriculum_stages(3, base_learning_rate=recipe.learning_rate, decay=recipe.paper_stage_decay, epochs=epochs)
-        paper = _train_stages(recipe, paper_stages[1:], seed, c1_model)
+        paper = train_stages(recipe, paper_stages[1:], seed, c1_model)
         log(f"[cavl] C3 from the pretrained trunks and mixed 1-3 sources, {sum(epochs)} epochs each [{elapsed()}]")
-        from_pretrained = _train_stages(
+        from_pretrained = train_stages(
             recipe, [dataclasses.replace(stages[2], epochs=sum(epochs), learning_rate=recipe.learning_rate)], seed,
             pretrained_model(),
         )
-        mixed = _train_stages(recipe, no_curriculum_stage(3, learning_rate=recipe.learning_rate, epochs=sum(epochs)), seed,
+        mixed = train_stages(recipe, no_curriculum_stage(3, learning_rate=recipe.learning_rate, epochs=sum(epochs)), seed,
                               pretrained_model())
         counters = {
             "random": SourceCounter(recipe.audio_trunk, audio_shape=c1_model.audio_shape),

@@ -53,12 +53,11 @@ import numpy as np
 
 from avcourse import audio, baselines
 from avcourse.data import pipelines, world
-from avcourse.metrics.separation import bss_eval
+from avcourse.data.world import SEPARATION_TRAIN_SEED as TRAIN_SEED  # training mixtures draw their scenes from seeds 20000 + ...
+from avcourse.data.world import TEST_SEED
+from avcourse.metrics.separation import bss_eval_batch
 from avcourse.models.separator import UNetSeparator, VisuallyGuidedSeparator, cavl_visual_vectors
 from avcourse.reproduce import cavl as cavl_reproduction
-
-TEST_SEED = cavl_reproduction.TEST_SEED
-TRAIN_SEED = 20_000  # training mixtures draw their scenes from seeds 20000 + ...
 
 SECTIONS = [("Separation of held-out two-source mixtures (cf. CAVL Table 4)", "separation")]
 
@@ -180,24 +179,6 @@ def _train(recipe, conditioning, data, visual, seed):
     return model, history.history["loss"][-1]
 
 
-def _reconstruct(masks, data, config, warped=True):
-    """Waveforms (count, num_mix, samples) from masks (count, num_mix, bins, frames) on the mixtures."""
-    mixtures = np.repeat(data["mixture_waveform"][:, None], masks.shape[1], axis=1)
-    return np.asarray(audio.reconstruct_from_mask(masks.astype("float32"), mixtures, config, warped=warped))
-
-
-def _scores(references, estimates, compute_permutation=False):
-    """BSS-eval of every mixture: SDR, SIR, SAR arrays (count · num_mix,) and the number skipped."""
-    sdr, sir, sar, skipped = [], [], [], 0
-    for reference, estimate in zip(references, estimates):
-        result = bss_eval(reference, estimate, compute_permutation=compute_permutation)
-        sdr.append(result["sdr"])
-        sir.append(result["sir"])
-        sar.append(result["sar"])
-        skipped += len(result["skipped"])
-    return np.concatenate(sdr), np.concatenate(sir), np.concatenate(sar), skipped
-
-
 def run(size="small", seed=0, log=print):
     """Run the reproduction; return ``{"separation", "seconds", "recipe"}``.
 
@@ -229,11 +210,14 @@ def run(size="small", seed=0, log=print):
         model, loss = _train(recipe, conditioning, train, train_visual, seed)
         log(f"[separation] {conditioning}: {recipe.epochs} epochs, final training loss {loss:.4f}")
         masks = model.predict(_inputs(test, test_visual), batch_size=recipe.batch_size, verbose=0)
-        estimates[conditioning] = (_reconstruct(np.asarray(masks), test, config), False)
+        estimates[conditioning] = (audio.reconstruct_sources(np.asarray(masks), test["mixture_waveform"], config), False)
 
     log("[separation] baselines and BSS-eval")
     grid_masks = np.asarray(audio.ratio_mask(test["source_magnitudes"], test["mixture_magnitude"][:, None]))
-    estimates["ideal ratio mask, network grid (learned model's ceiling)"] = (_reconstruct(grid_masks, test, config), False)
+    estimates["ideal ratio mask, network grid (learned model's ceiling)"] = (
+        audio.reconstruct_sources(grid_masks, test["mixture_waveform"], config),
+        False,
+    )
     per_mixture = {
         "ideal ratio mask (512 bins)": (lambda s, m: baselines.ideal_ratio_mask_separation(s, m, config), False),
         "ideal binary mask (512 bins)": (lambda s, m: baselines.ideal_binary_mask_separation(s, m, config), False),
@@ -247,13 +231,13 @@ def run(size="small", seed=0, log=print):
         outputs = np.stack([method(s, m) for s, m in zip(references, test["mixture_waveform"])])
         estimates[name] = (outputs, permute)
 
-    scores = {name: _scores(references, outputs, permute) for name, (outputs, permute) in estimates.items()}
-    mixture_sdr = np.nanmean(scores["mixture (unprocessed)"][0])
-    ceiling_sdr = np.nanmean(scores["ideal ratio mask, network grid (learned model's ceiling)"][0])
+    scores = {name: bss_eval_batch(references, outputs, permute) for name, (outputs, permute) in estimates.items()}
+    mixture_sdr = np.nanmean(scores["mixture (unprocessed)"]["sdr"])
+    ceiling_sdr = np.nanmean(scores["ideal ratio mask, network grid (learned model's ceiling)"]["sdr"])
     table = [["method", "SDR (dB)", "SIR (dB)", "SAR (dB)", "sources scored", "fraction of grid-IRM SDR gain"]]
-    for name, (sdr, sir, sar, skipped) in scores.items():
+    for name, result in scores.items():
+        sdr, sir, sar = result["sdr"], result["sir"], result["sar"]
         fraction = (np.nanmean(sdr) - mixture_sdr) / (ceiling_sdr - mixture_sdr)
-        table.append(
-            [name, float(np.nanmean(sdr)), float(np.nanmean(sir)), float(np.nanmean(sar)), len(sdr) - skipped, float(fraction)]
-        )
+        scored = int(sdr.size - result["skipped"].sum())
+        table.append([name, float(np.nanmean(sdr)), float(np.nanmean(sir)), float(np.nanmean(sar)), scored, float(fraction)])
     return {"separation": table, "seconds": time.perf_counter() - started, "recipe": dataclasses.asdict(recipe)}

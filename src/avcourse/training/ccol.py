@@ -38,7 +38,7 @@ import keras
 import numpy as np
 
 from avcourse import audio
-from avcourse.metrics.separation import bss_eval
+from avcourse.metrics.separation import bss_eval_batch
 from avcourse.training.curriculum import Stage
 
 __all__ = [
@@ -234,29 +234,22 @@ def separation_scores(model, data, config=None, mode="predicted", batch_size=8, 
         data = collect(data)
     if "source_waveforms" not in data or "mixture_waveform" not in data:
         raise ValueError("`data` must hold 'mixture_waveform' and 'source_waveforms' (ccol_dataset(with_waveforms=True)).")
-    config = audio._config(config)
     outputs = outputs if outputs is not None else predict(model, data, batch_size)
     gates = separation_gates(outputs, data, mode)
     masks = np.einsum("bvn,bvnft->bvft", gates, outputs["masks"]).astype("float32")
-    mixtures = np.repeat(np.asarray(data["mixture_waveform"], "float32")[:, None], 2, axis=1)
-    estimates = np.asarray(audio.reconstruct_from_mask(masks, mixtures, config, warped=True))
-    return _bss(data["source_waveforms"], estimates)
+    estimates = audio.reconstruct_sources(masks, np.asarray(data["mixture_waveform"], "float32"), config)
+    return _mean_scores(data["source_waveforms"], estimates)
 
 
-def _bss(references, estimates):
-    sdr, sir, sar = [], [], []
-    for reference, estimate in zip(references, estimates):
-        result = bss_eval(reference, estimate, compute_permutation=False)
-        sdr.append(result["sdr"])
-        sir.append(result["sir"])
-        sar.append(result["sar"])
-    sdr, sir, sar = np.concatenate(sdr), np.concatenate(sir), np.concatenate(sar)
-    scored = int(np.sum(np.isfinite(sdr)))
+def _mean_scores(references, estimates):
+    """Mean SDR, SIR and SAR over the scored sources, and their number."""
+    result = bss_eval_batch(references, estimates)
+    scored = int(np.sum(np.isfinite(result["sdr"])))
     mean = lambda values: float(np.nanmean(values)) if scored else float("nan")  # noqa: E731
-    return {"sdr": mean(sdr), "sir": mean(sir), "sar": mean(sar), "scored": scored}
+    return {"sdr": mean(result["sdr"]), "sir": mean(result["sir"]), "sar": mean(result["sar"]), "scored": scored}
 
 
 def mixture_scores(data):
     """BSS-eval of the unprocessed mixture used as every video's estimate (the reference row)."""
     mixtures = np.repeat(np.asarray(data["mixture_waveform"], "float32")[:, None], 2, axis=1)
-    return _bss(data["source_waveforms"], mixtures)
+    return _mean_scores(data["source_waveforms"], mixtures)

@@ -17,18 +17,20 @@ import numpy as np
 import scipy.stats
 
 from avcourse.metrics.localization import (
-    all_objects_heatmap,
     center_prior_heatmap,
     ciou,
     localization_summary,
-    mask_iou,
     mask_to_grid,
-    match_heatmaps_to_sources,
-    pointing_hit,
     random_heatmap,
-    random_object_heatmap,
     resize_heatmap,
     whole_image_heatmap,
+)
+from avcourse.metrics.object_masks import (
+    all_objects_heatmap,
+    mask_iou,
+    match_heatmaps_to_sources,
+    pointing_hit,
+    random_object_heatmap,
 )
 
 BASELINES = ("whole image", "centre prior", "random")
