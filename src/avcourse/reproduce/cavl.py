@@ -215,7 +215,7 @@ def build_model(recipe, pretrained=None):
         margin=recipe.margin,
         normalize=recipe.normalize,
     )
-    model(model._dummy_inputs())  # noqa: SLF001 - build before loading weights
+    model.build()  # before loading weights
     if pretrained is not None:
         model.audio_trunk.load_weights(pretrained["audio"])
         model.visual_trunk.load_weights(pretrained["image"])
@@ -224,6 +224,8 @@ def build_model(recipe, pretrained=None):
             model.visual_projection.set_weights(_projection(pretrained["image_logits"], recipe.centre_projection))
     if recipe.freeze_visual_trunk:
         model.visual_trunk.trainable = False
+    if recipe.freeze_audio_trunk == "always":
+        model.audio_trunk.trainable = False
     return model
 
 
