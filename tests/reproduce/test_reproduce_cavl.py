@@ -146,3 +146,20 @@ def test_train_stages_rejects_an_unknown_freeze_rule(tiny_recipe):
     with pytest.raises(ValueError, match="recipe.freeze_audio_trunk"):
         cavl.train_stages(dataclasses.replace(tiny_recipe, freeze_audio_trunk="sometimes"), cavl.c1_stage(tiny_recipe), 0,
                           cavl.build_model(tiny_recipe))
+
+
+def test_pretraining_trains_both_trunks_although_the_recipe_freezes_them(tiny_recipe, tmp_path, monkeypatch):
+    recipe = dataclasses.replace(tiny_recipe, pretrain_examples=4, visual_pretrain_scenes=4, test_scenes=4,
+                                 pretrain_epochs=1, visual_pretrain_epochs=1, freeze_audio_trunk="always")
+    trainable = {}
+    original = cavl.pretrain_trunk
+
+    def recording(trunk, dataset, *, modality, **kwargs):
+        trainable[modality] = trunk.trainable and all(layer.trainable for layer in trunk.layers)
+        return original(trunk, dataset, modality=modality, **kwargs)
+
+    monkeypatch.setattr(cavl, "pretrain_trunk", recording)
+    pretrained, _ = cavl.pretrain(recipe, 0, tmp_path)
+    assert trainable == {"audio": True, "image": True}
+    model = cavl.build_model(recipe, pretrained)
+    assert not model.audio_trunk.trainable and not model.visual_trunk.trainable  # frozen for the CAVL stages

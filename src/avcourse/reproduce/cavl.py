@@ -286,7 +286,9 @@ def pretrain(recipe, seed, directory, split="train", held_out_split="test", moda
         "audio_logits": [kernel, bias], "image_logits": [kernel, bias]}`` for
         :func:`_model`, and the held-out accuracy per modality.
     """
-    model = build_model(dataclasses.replace(recipe, freeze_visual_trunk=False, margin=recipe.margin or 1.0))
+    # Both trunks train here, whatever the recipe freezes in the CAVL stages.
+    model = build_model(dataclasses.replace(recipe, freeze_visual_trunk=False, freeze_audio_trunk="never",
+                                            margin=recipe.margin or 1.0))
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     pretrained, accuracies = {}, {}
