@@ -29,7 +29,7 @@ memory and from FLAC files (written to a temporary folder with soundfile):
 
 Before timing, the script checks that both paths give the same features. Every
 method is warmed up with 6 calls (tracing, and the XLA compilation that
-avcourse gives a shape from its 4th call on TensorFlow; librosa's caches; the
+avcourse gives a shape on its first call on TensorFlow; librosa's caches; the
 file cache) and timed as the median of all its calls: the table is measured in
 several rounds (each round visits every row; within a row the methods' calls
 alternate), so that background load on a shared machine hits every row and

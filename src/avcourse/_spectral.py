@@ -8,8 +8,8 @@ The centred Hann STFT, its inverse and the log-frequency warp, written with
 execute a step on an input they have already checked:
 
 - on values known now (numpy arrays, eager tensors) the step runs as one
-  compiled function of the active backend: ``tf.function`` on TensorFlow (XLA
-  for shapes that come back, see :class:`_TensorFlowStep`), ``jax.jit`` on JAX
+  compiled function of the active backend: ``tf.function`` on TensorFlow
+  (XLA-compiled, see :class:`_TensorFlowStep`), ``jax.jit`` on JAX
   (Keras offers no backend-neutral way to compile a plain function), the plain
   kernel on the other backends. The function is built once per (step, config,
   backend, input rank) and cached; the backend traces it once per input shape
@@ -44,7 +44,7 @@ _MAX_SHIFTS = 16
 
 
 @functools.lru_cache(maxsize=8)
-def _hann(n_fft):
+def hann(n_fft):
     """Periodic Hann window (scipy's and librosa's ``"hann"``)."""
     return (0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
 
@@ -85,7 +85,7 @@ def _frames(waveform, n_fft, hop):
     return ops.concatenate(parts + [blocks[..., shifts - 1 : shifts - 1 + num_frames, :last]], axis=-1)
 
 
-def _stft(waveform, config):
+def stft(waveform, config):
     """Centred Hann-window STFT: (..., samples) → ``(real, imag)``, each (..., num_bins, frames)."""
     import keras
 
@@ -97,30 +97,30 @@ def _stft(waveform, config):
     if frames is None:
         real, imag = ops.stft(waveform, n_fft, hop, n_fft, window="hann", center=True)
     else:
-        real, imag = ops.rfft(frames * ops.cast(_hann(n_fft), frames.dtype), fft_length=n_fft)
+        real, imag = ops.rfft(frames * ops.cast(hann(n_fft), frames.dtype), fft_length=n_fft)
     return ops.swapaxes(real, -1, -2), ops.swapaxes(imag, -1, -2)
 
 
-def _magnitude(real, imag):
+def magnitude(real, imag):
     import keras
 
     return keras.ops.sqrt(keras.ops.square(real) + keras.ops.square(imag))
 
 
 def _spectrogram(waveform, config):
-    return _magnitude(*_stft(waveform, config))
+    return magnitude(*stft(waveform, config))
 
 
-def _istft(real, imag, config, length=None):
+def istft(real, imag, config, length=None):
     import keras
 
     ops = keras.ops
     num_frames = tuple(real.shape)[-1]
     n_fft, hop = config.n_fft, config.hop_length
     frames = ops.irfft((ops.swapaxes(real, -1, -2), ops.swapaxes(imag, -1, -2)), fft_length=n_fft)
-    window = _hann(n_fft)
-    signal = _overlap_add(frames * ops.convert_to_tensor(window), hop)
-    envelope = _overlap_add(np.tile(np.square(window), (num_frames, 1)), hop)
+    window = hann(n_fft)
+    signal = overlap_add(frames * ops.convert_to_tensor(window), hop)
+    envelope = overlap_add(np.tile(np.square(window), (num_frames, 1)), hop)
     start = n_fft // 2
     if length is None:
         length = hop * (num_frames - 1)
@@ -135,7 +135,7 @@ def _istft(real, imag, config, length=None):
     return signal
 
 
-def _overlap_add(frames, hop):
+def overlap_add(frames, hop):
     """Overlap-add (..., frames, frame_length) with stride ``hop`` → (..., samples).
 
     Frames are zero-padded to a multiple of ``hop`` so the sum becomes a few
@@ -159,7 +159,7 @@ def _overlap_add(frames, hop):
 # --------------------------------------------------------------------------- log-frequency warp
 
 
-def _bilinear_rows(sample_coords, source_len):
+def bilinear_rows(sample_coords, source_len):
     """Interpolation matrix sampling a length-``source_len`` axis at normalised coordinates.
 
     ``sample_coords`` lie in [-1, 1] with the align-corners convention of
@@ -178,15 +178,15 @@ def _bilinear_rows(sample_coords, source_len):
 
 
 @functools.lru_cache(maxsize=16)
-def _cached_warp(num_bins, num_warped):
+def cached_warp(num_bins, num_warped):
     row = np.linspace(-1.0, 1.0, num_warped)
-    return _bilinear_rows((np.power(21.0, (row + 1.0) / 2.0) - 11.0) / 10.0, num_bins).astype(np.float32)
+    return bilinear_rows((np.power(21.0, (row + 1.0) / 2.0) - 11.0) / 10.0, num_bins).astype(np.float32)
 
 
 @functools.lru_cache(maxsize=16)
-def _cached_unwarp(num_bins, num_warped):
+def cached_unwarp(num_bins, num_warped):
     row = np.linspace(-1.0, 1.0, num_bins)
-    return _bilinear_rows(np.log(row * 10.0 + 11.0) / np.log(21.0) * 2.0 - 1.0, num_warped).astype(np.float32)
+    return bilinear_rows(np.log(row * 10.0 + 11.0) / np.log(21.0) * 2.0 - 1.0, num_warped).astype(np.float32)
 
 
 _TAPS = {}  # id(matrix) -> (matrix, taps): taps of the matrices seen, kept alive so that ids stay unique
@@ -218,19 +218,19 @@ def _taps(matrix):
     return taps
 
 
-def _check_rows(matrix, spectrogram, name):
+def check_rows(matrix, spectrogram, name):
     """Raise unless ``spectrogram`` has ``matrix.shape[1]`` rows on axis -2 (where that size is known)."""
     shape = tuple(spectrogram.shape)
     if len(shape) >= 2 and shape[-2] is not None and shape[-2] != matrix.shape[1]:
         raise ValueError(f"`{name}` must have {matrix.shape[1]} frequency rows on axis -2; received shape {shape}.")
 
 
-def _apply_along_frequency(matrix, spectrogram, name):
+def apply_along_frequency(matrix, spectrogram, name):
     """``matrix @ spectrogram`` along axis -2 (as its two taps per row for an interpolation matrix)."""
     import keras
 
     ops = keras.ops
-    _check_rows(matrix, spectrogram, name)
+    check_rows(matrix, spectrogram, name)
     taps = _taps(matrix)
     if taps is None:
         return ops.einsum("wf,...ft->...wt", ops.convert_to_tensor(matrix), spectrogram)
@@ -243,11 +243,11 @@ def _apply_along_frequency(matrix, spectrogram, name):
 
 
 def _warped(spectrogram, config):
-    return _apply_along_frequency(_cached_warp(config.num_bins, config.num_warped_bins), spectrogram, "spectrogram")
+    return apply_along_frequency(cached_warp(config.num_bins, config.num_warped_bins), spectrogram, "spectrogram")
 
 
 def _unwarped(warped, config):
-    return _apply_along_frequency(_cached_unwarp(config.num_bins, config.num_warped_bins), warped, "warped")
+    return apply_along_frequency(cached_unwarp(config.num_bins, config.num_warped_bins), warped, "warped")
 
 
 def _log1p(waveform, config):
@@ -287,7 +287,7 @@ def numpy_for_numpy(function):
 # --------------------------------------------------------------------------- compiled steps
 
 STEPS = {
-    "stft": _stft,
+    "stft": stft,
     "spectrogram": _spectrogram,
     "log_freq_warp": _warped,
     "log_freq_unwarp": _unwarped,
@@ -300,9 +300,8 @@ STEPS = {
 def compiled(step, config, backend, rank):
     """The compiled function of one front-end step for one config, backend and input rank (built once, then cached).
 
-    One function per rank: TensorFlow's ``reduce_retracing`` generalises a
-    function called with a new shape, and across ranks it would generalise to
-    an unknown rank.
+    One function per rank, each traced once per input shape and dtype (with
+    static sizes: see :class:`_TensorFlowStep`).
     """
     kernel = STEPS[step]
 
@@ -320,46 +319,53 @@ def compiled(step, config, backend, rank):
 
 
 class _TensorFlowStep:
-    """A front-end step on TensorFlow: a concrete function per input shape and dtype, XLA for shapes that come back.
+    """A front-end step on TensorFlow: one XLA-compiled concrete function per input shape and dtype.
 
-    The first calls with a (shape, dtype) run the plain graph of a
-    ``tf.function`` (``reduce_retracing``: after a second shape it traces once
-    for unknown sizes instead of once per shape). From the ``XLA_AFTER``-th call
-    with the same shape and dtype the step runs XLA-compiled (``jit_compile``):
-    one fused kernel, run in the calling thread, where the plain graph hands its
-    ops to TensorFlow's inter-op thread and waits, which costs milliseconds when
-    other processes keep the cores busy. XLA compiles once per shape (0.1-0.5 s
-    on a CPU), which a shape used once never pays. Concrete functions are called
-    directly, skipping the ``tf.function``'s per-call lookup; up to 16 shapes are
-    kept, later ones go through the plain ``tf.function``.
+    Each (shape, dtype) is traced with its static sizes and compiled by XLA
+    (``jit_compile``) on its first call: one fused kernel, run in the calling
+    thread, where the plain graph hands its ops to TensorFlow's inter-op thread
+    and waits, which costs milliseconds when other processes keep the cores
+    busy. XLA compiles once per shape (0.1-0.3 s on a CPU); concrete functions
+    are called directly, skipping the ``tf.function``'s per-call lookup (up to
+    ``MAX_SHAPES`` of them; further shapes go through the ``tf.function``,
+    which traces them the same way).
+
+    What a call returns depends only on the input, never on what the process
+    computed before, so that a run gives the same features, and trains to the
+    same weights, whatever ran before it (a resumed run included): no shape is
+    traced with unknown sizes (that framing, ``keras.ops.stft``'s, rounds
+    differently), and no shape changes compiler after a number of calls (XLA's
+    fused multiply-adds and its ``log1p`` round differently from the plain
+    graph's ops, by a few float32 ulps). A shape XLA cannot compile runs the
+    plain graph, on every call.
     """
 
-    XLA_AFTER = 4
+    MAX_SHAPES = 16
 
     def __init__(self, traced):
         import tensorflow as tf
 
-        self.plain = tf.function(traced, reduce_retracing=True, autograph=False)
+        self.plain = tf.function(traced, autograph=False)
         self.xla = tf.function(traced, autograph=False, jit_compile=True)
-        self.entries = {}  # (shape, dtype) -> [calls, concrete function]
+        self.entries = {}  # (shape, dtype) -> concrete function
+
+    def _concrete(self, value):
+        try:
+            concrete = self.xla.get_concrete_function(value)
+            return concrete, concrete(value)  # compiles
+        except Exception:  # an op XLA cannot compile here: this shape keeps the plain graph
+            concrete = self.plain.get_concrete_function(value)
+            return concrete, concrete(value)
 
     def __call__(self, value):
         key = (tuple(value.shape), value.dtype)
-        entry = self.entries.get(key)
-        if entry is None:
-            if len(self.entries) >= 16:
-                return self.plain(value)
-            entry = self.entries[key] = [0, self.plain.get_concrete_function(value)]
-        entry[0] += 1
-        if entry[0] == self.XLA_AFTER:
-            try:
-                concrete = self.xla.get_concrete_function(value)
-                result = concrete(value)  # compiles
-            except Exception:  # an op XLA cannot compile here: keep the plain graph
-                return entry[1](value)
-            entry[1] = concrete
-            return result
-        return entry[1](value)
+        concrete = self.entries.get(key)
+        if concrete is not None:
+            return concrete(value)
+        concrete, result = self._concrete(value)
+        if len(self.entries) < self.MAX_SHAPES:
+            self.entries[key] = concrete
+        return result
 
 
 def run(step, config, value):
@@ -373,7 +379,11 @@ def run(step, config, value):
     import keras
 
     ops = keras.ops
-    function = compiled(step, config, keras.backend.backend(), len(value.shape))
+    # The compiler must be the one of the tensors keras.ops makes: the backend Keras
+    # was loaded with (keras.config), not a name looked up on keras.backend at call
+    # time, which code that only routes by backend (shards.audio_features' tests) may
+    # shadow while keras.ops still makes TensorFlow tensors.
+    function = compiled(step, config, keras.config.backend(), len(value.shape))
     if not isinstance(value, np.ndarray):
         return function(value)
     result = function(ops.convert_to_tensor(value))

@@ -12,9 +12,10 @@ in a ``tf.data`` map (TensorFlow backend) and in a notebook. Numpy inputs give
 numpy outputs; any backend tensor among the inputs gives backend tensors.
 On values known at the call (numpy arrays, eager tensors) ``stft``,
 ``spectrogram``, ``log_freq_warp``, ``log_freq_unwarp`` and ``log1p_magnitude``
-run as one compiled function of the backend (``tf.function``, XLA-compiled once
-a shape comes back; ``jax.jit``), built once per config and input shape and
-reused; ``bench/frontend.py`` times them against Sound of Pixels' own path.
+run as one compiled function of the backend (``tf.function`` XLA-compiled;
+``jax.jit``), built once per config and input shape and reused, so that a
+clip's features depend only on the clip, not on what was computed before;
+``bench/frontend.py`` times them against Sound of Pixels' own path.
 ``tensorflow-io`` is not used: soundfile/librosa decode audio files and PyAV
 decodes anything else (video containers, mp3, m4a).
 
@@ -41,20 +42,31 @@ from avcourse._validation import (
     check_positive_int,
     is_symbolic,
 )
-from avcourse._spectral import (  # noqa: F401  (kernels live there; these names stay importable from here)
-    _apply_along_frequency,
-    _bilinear_rows,
-    _cached_unwarp,
-    _cached_warp,
-    _check_rows,
-    _hann,
-    _istft,
-    _magnitude,
-    _overlap_add,
-    _stft,
-    numpy_for_numpy as _numpy_for_numpy,
-    run as _run,
-)
+from avcourse import _decoders, _spectral
+
+__all__ = [
+    "AudioConfig",
+    "binary_mask",
+    "fit_length",
+    "istft",
+    "load_audio",
+    "log1p_magnitude",
+    "log_freq_unwarp",
+    "log_freq_warp",
+    "magnitude",
+    "magnitude_weight",
+    "mix_sources",
+    "ratio_mask",
+    "reconstruct_from_mask",
+    "reconstruct_sources",
+    "resample",
+    "resolve_config",
+    "spectrogram",
+    "stft",
+    "to_mono",
+    "unwarp_matrix",
+    "warp_matrix",
+]
 
 # Magnitudes at or below this count as silence when a ratio mask divides by them.
 _MAGNITUDE_EPSILON = 1e-8
@@ -118,7 +130,22 @@ class AudioConfig:
         return 1 + self.num_samples // self.hop_length
 
 
-def _config(config):
+def resolve_config(config):
+    """The ``AudioConfig`` a front-end function works with: ``config``, or the course's default for ``None``.
+
+    Args:
+        config: an ``AudioConfig`` or ``None``.
+
+    Returns:
+        ``config`` itself, or ``AudioConfig()`` when it is ``None``.
+
+    Raises:
+        ValueError: ``config`` is neither.
+
+    Examples:
+    >>> resolve_config(None).num_bins, resolve_config(AudioConfig.cavl()).num_frames
+    (512, 432)
+    """
     if config is None:
         return AudioConfig()
     if not isinstance(config, AudioConfig):
@@ -185,7 +212,7 @@ def load_audio(path, config=None, *, offset=0.0, duration=None, allow_silent=Tru
         FileNotFoundError: ``path`` does not exist.
         ValueError: the file cannot be decoded, holds no samples, or contains NaN/Inf.
     """
-    config = _config(config)
+    config = resolve_config(config)
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"`path` does not exist or is not a file: {str(path)!r}.")
@@ -194,10 +221,10 @@ def load_audio(path, config=None, *, offset=0.0, duration=None, allow_silent=Tru
         check_number(duration, "duration", minimum=0, exclusive_minimum=True)
     allow_silent = check_bool(allow_silent, "allow_silent")
     try:
-        waveform, native_rate = _read_with_soundfile(path)
+        waveform, native_rate = _decoders.read_with_soundfile(path)
     except Exception:
         try:
-            waveform, native_rate = _read_with_pyav(path)
+            waveform, native_rate = _decoders.read_with_pyav(path)
         except Exception as error:
             raise ValueError(f"`path` {str(path)!r} could not be decoded as audio: {error}") from None
     waveform = np.asarray(waveform).mean(axis=0)  # decoders give (channels, samples)
@@ -211,35 +238,6 @@ def load_audio(path, config=None, *, offset=0.0, duration=None, allow_silent=Tru
     if not allow_silent:
         check_not_silent(waveform, "path (decoded audio)")
     return waveform.astype(np.float32)
-
-
-def _read_with_soundfile(path):
-    import soundfile
-
-    waveform, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
-    return waveform.T, rate  # (channels, samples)
-
-
-def _read_with_pyav(path):
-    import av
-
-    with av.open(str(path)) as container:
-        if not container.streams.audio:
-            raise ValueError("the file has no audio stream")
-        stream = container.streams.audio[0]
-        chunks = [frame.to_ndarray() for frame in container.decode(stream)]
-        rate = stream.rate
-    if not chunks:
-        return np.zeros((1, 0), np.float32), rate
-    planar = stream.format.is_planar if hasattr(stream.format, "is_planar") else True
-    channels = stream.channels if hasattr(stream, "channels") else 1
-    if planar:
-        waveform = np.concatenate(chunks, axis=1)
-    else:  # packed samples come interleaved as (1, samples * channels)
-        waveform = np.concatenate(chunks, axis=1).reshape(-1, channels).T
-    if np.issubdtype(waveform.dtype, np.integer):
-        waveform = waveform / float(np.iinfo(waveform.dtype).max)
-    return waveform.astype(np.float32), rate
 
 
 def to_mono(waveform):
@@ -326,8 +324,8 @@ def stft(waveform, config=None):
     Returns:
         ``(real, imag)``, each (..., num_bins, frames) with num_bins = 512.
     """
-    config = _config(config)
-    return _run("stft", config, _check_waveform(waveform, config))
+    config = resolve_config(config)
+    return _spectral.run("stft", config, _check_waveform(waveform, config))
 
 
 def _check_parts(real, imag, min_ndim=1):
@@ -341,19 +339,19 @@ def _check_parts(real, imag, min_ndim=1):
     return real, imag
 
 
-@_numpy_for_numpy
+@_spectral.numpy_for_numpy
 def magnitude(real, imag):
     """|S| from ``(real, imag)``."""
-    return _magnitude(*_check_parts(real, imag))
+    return _spectral.magnitude(*_check_parts(real, imag))
 
 
 def spectrogram(waveform, config=None):
     """Magnitude spectrogram |S| (..., 512, frames) of a waveform."""
-    config = _config(config)
-    return _run("spectrogram", config, _check_waveform(waveform, config))
+    config = resolve_config(config)
+    return _spectral.run("spectrogram", config, _check_waveform(waveform, config))
 
 
-@_numpy_for_numpy
+@_spectral.numpy_for_numpy
 def istft(real, imag, config=None, length=None):
     """Inverse of :func:`stft`: (..., num_bins, frames) real/imag parts → (..., samples).
 
@@ -374,7 +372,7 @@ def istft(real, imag, config=None, length=None):
     import keras
 
     ops = keras.ops
-    config = _config(config)
+    config = resolve_config(config)
     real, imag = _check_parts(real, imag, min_ndim=2)
     shape = tuple(real.shape)
     if shape[-2] is not None and shape[-2] != config.num_bins:
@@ -387,7 +385,7 @@ def istft(real, imag, config=None, length=None):
         raise ValueError(f"`real` must have a static number of frames on its last axis; received shape {shape}.")
     if length is not None:
         length = check_positive_int(length, "length")
-    return _istft(real, imag, config, length)
+    return _spectral.istft(real, imag, config, length)
 
 
 # --------------------------------------------------------------------------- log-frequency warp
@@ -403,7 +401,7 @@ def warp_matrix(num_bins=512, num_warped=256):
     """
     check_positive_int(num_bins, "num_bins")
     check_positive_int(num_warped, "num_warped")
-    return _cached_warp(num_bins, num_warped).copy()
+    return _spectral.cached_warp(num_bins, num_warped).copy()
 
 
 def unwarp_matrix(num_bins=512, num_warped=256):
@@ -415,23 +413,23 @@ def unwarp_matrix(num_bins=512, num_warped=256):
     """
     check_positive_int(num_bins, "num_bins")
     check_positive_int(num_warped, "num_warped")
-    return _cached_unwarp(num_bins, num_warped).copy()
+    return _spectral.cached_unwarp(num_bins, num_warped).copy()
 
 
 def log_freq_warp(spectrogram, config=None):
     """Warp (..., 512, frames) to (..., 256, frames) log-frequency rows."""
-    config = _config(config)
+    config = resolve_config(config)
     spectrogram = _checked(spectrogram, "spectrogram", min_ndim=2)
-    _check_rows(_cached_warp(config.num_bins, config.num_warped_bins), spectrogram, "spectrogram")
-    return _run("log_freq_warp", config, spectrogram)
+    _spectral.check_rows(_spectral.cached_warp(config.num_bins, config.num_warped_bins), spectrogram, "spectrogram")
+    return _spectral.run("log_freq_warp", config, spectrogram)
 
 
 def log_freq_unwarp(warped, config=None):
     """Unwarp (..., 256, frames) back to (..., 512, frames) linear-frequency bins."""
-    config = _config(config)
+    config = resolve_config(config)
     warped = _checked(warped, "warped", min_ndim=2)
-    _check_rows(_cached_unwarp(config.num_bins, config.num_warped_bins), warped, "warped")
-    return _run("log_freq_unwarp", config, warped)
+    _spectral.check_rows(_spectral.cached_unwarp(config.num_bins, config.num_warped_bins), warped, "warped")
+    return _spectral.run("log_freq_unwarp", config, warped)
 
 
 def log1p_magnitude(waveform, config=None, *, warp=True):
@@ -443,16 +441,16 @@ def log1p_magnitude(waveform, config=None, *, warp=True):
     Returns:
         (..., 256, frames) if ``warp`` else (..., 512, frames).
     """
-    config = _config(config)
+    config = resolve_config(config)
     warp = check_bool(warp, "warp")
     waveform = _check_waveform(waveform, config)
-    return _run("log1p_magnitude_warped" if warp else "log1p_magnitude", config, waveform)
+    return _spectral.run("log1p_magnitude_warped" if warp else "log1p_magnitude", config, waveform)
 
 
 # --------------------------------------------------------------------------- masks
 
 
-@_numpy_for_numpy
+@_spectral.numpy_for_numpy
 def ratio_mask(source_magnitude, mixture_magnitude, max_value=5.0):
     """Ratio mask ``|S_i| / |S_mix|`` clipped to [0, max_value] (CAVL Eq 8, CCoL).
 
@@ -468,7 +466,7 @@ def ratio_mask(source_magnitude, mixture_magnitude, max_value=5.0):
     return ops.where(mixture_magnitude > _MAGNITUDE_EPSILON, mask, ops.zeros_like(mask))
 
 
-@_numpy_for_numpy
+@_spectral.numpy_for_numpy
 def binary_mask(source_magnitude, mixture_magnitude, threshold=0.5):
     """Binary mask ``|S_i| > threshold · |S_mix|`` as float (Sound of Pixels)."""
     import keras
@@ -495,7 +493,7 @@ def _check_magnitudes(source_magnitude, mixture_magnitude):
     return source_magnitude, mixture_magnitude
 
 
-@_numpy_for_numpy
+@_spectral.numpy_for_numpy
 def magnitude_weight(mixture_magnitude):
     """Per-bin loss weight ``clip(log1p(|S_mix|), 1e-3, 10)`` (Sound of Pixels' option)."""
     import keras
@@ -506,7 +504,7 @@ def magnitude_weight(mixture_magnitude):
     return keras.ops.clip(keras.ops.log1p(mixture_magnitude), 1e-3, 10.0)
 
 
-@_numpy_for_numpy
+@_spectral.numpy_for_numpy
 def reconstruct_from_mask(mask, mixture_waveform, config=None, *, warped=True):
     """Separated waveform from a mask: |S_mix| · mask with the mixture's phase, then ISTFT.
 
@@ -521,7 +519,7 @@ def reconstruct_from_mask(mask, mixture_waveform, config=None, *, warped=True):
     """
     import keras
 
-    config = _config(config)
+    config = resolve_config(config)
     mixture_waveform = _check_waveform(mixture_waveform, config, "mixture_waveform")
     mask = _checked(mask, "mask", min_ndim=2)
     if check_bool(warped, "warped"):
@@ -531,18 +529,18 @@ def reconstruct_from_mask(mask, mixture_waveform, config=None, *, warped=True):
                 f"`mask` must have config.num_warped_bins = {config.num_warped_bins} rows on axis -2 "
                 f"(warped=True); received shape {mask_shape}."
             )
-        mask = _apply_along_frequency(_cached_unwarp(config.num_bins, config.num_warped_bins), mask, "mask")
-    real, imag = _stft(mixture_waveform, config)
+        mask = _spectral.apply_along_frequency(_spectral.cached_unwarp(config.num_bins, config.num_warped_bins), mask, "mask")
+    real, imag = _spectral.stft(mixture_waveform, config)
     if tuple(keras.ops.shape(mask))[-2:] != tuple(keras.ops.shape(real))[-2:]:
         raise ValueError(
             f"`mask` must match the mixture spectrogram's (bins, frames) = {tuple(keras.ops.shape(real))[-2:]} "
             f"after unwarping; received {tuple(keras.ops.shape(mask))}."
         )
     length = keras.ops.shape(mixture_waveform)[-1]
-    return _istft(real * mask, imag * mask, config, length=length)
+    return _spectral.istft(real * mask, imag * mask, config, length=length)
 
 
-@_numpy_for_numpy
+@_spectral.numpy_for_numpy
 def reconstruct_sources(masks, mixtures, config=None, *, warped=True):
     """Separated waveforms of every source of a batch of mixtures: each source's mask on its own mixture.
 

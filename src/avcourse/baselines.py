@@ -47,14 +47,6 @@ __all__ = [
 _EPSILON = 1e-10
 
 
-def _config(config):
-    if config is None:
-        return audio.AudioConfig()
-    if not isinstance(config, audio.AudioConfig):
-        raise ValueError(f"`config` must be an AudioConfig or None; received {type(config).__name__}.")
-    return config
-
-
 def _mixture(mixture, config):
     mixture = as_float_array(mixture, "mixture")
     if mixture.ndim != 1:
@@ -69,7 +61,7 @@ def _mixture(mixture, config):
 
 
 def _sources_and_mixture(sources, mixture, config):
-    config = _config(config)
+    config = audio.resolve_config(config)
     mixture = _mixture(mixture, config)
     sources = as_float_array(sources, "sources")
     if sources.ndim == 1:
@@ -219,7 +211,7 @@ def nmf_separation(mixture, num_sources, config=None, *, n_components=16, seed=0
     - D. D. Lee and H. S. Seung, "Algorithms for non-negative matrix
       factorization", NIPS 2000.
     """
-    config = _config(config)
+    config = audio.resolve_config(config)
     mixture = _mixture(mixture, config)
     num_sources = check_positive_int(num_sources, "num_sources")
     n_components = check_positive_int(n_components, "n_components")

@@ -22,6 +22,8 @@ import sys
 import time
 from pathlib import Path
 
+__all__ = ["DEMO_REPRODUCTIONS", "USER_ERRORS", "build_parser", "main"]
+
 
 # The tasks of `avcourse reproduce` (modules of avcourse.reproduce) with their titles, in the course's order;
 # `avcourse demo` runs each at demo size.

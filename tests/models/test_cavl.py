@@ -65,6 +65,18 @@ def test_keras_round_trip_gives_identical_outputs(tmp_path, normalize):
         np.testing.assert_allclose(keras.ops.convert_to_numpy(after[key]), keras.ops.convert_to_numpy(before[key]), atol=1e-6)
 
 
+def test_build_creates_the_weights_a_call_creates(tmp_path):
+    called = _model(num_audio_clusters=2)
+    called(_inputs())
+    built = _model(num_audio_clusters=2)
+    built.build()  # no inputs needed, e.g. before load_weights
+    assert built.built and [w.shape for w in built.weights] == [w.shape for w in called.weights]
+    called.save_weights(tmp_path / "cavl.weights.h5")
+    built.load_weights(tmp_path / "cavl.weights.h5")
+    for a, b in zip(keras.ops.convert_to_numpy(called(_inputs())["distance"]), keras.ops.convert_to_numpy(built(_inputs())["distance"])):
+        assert a == b
+
+
 def test_one_fit_step_lowers_nothing_to_nan_and_reports_match_accuracy():
     model = _model()
     model.compile(optimizer=keras.optimizers.Adam(1e-3))

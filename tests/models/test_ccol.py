@@ -114,7 +114,7 @@ def test_outputs_and_losses(batch, tiny_ccol):
     }
     np.testing.assert_allclose(_np(out["solo_scores"]).sum(-1), 1.0, rtol=1e-5)
     components = {key: float(_np(value)) for key, value in model.loss_components(batch, out).items()}
-    assert set(components) == {"l1", "l2", "l3", "l1_cyclic", "l3_cyclic"}
+    assert set(components) == {"l1", "l2", "l3", "l1_cyclic", "l3_cyclic", "l2_oracle"}
     assert all(np.isfinite(v) and v >= 0 for v in components.values())
     # l3 and l2* recomputed from the outputs with the pure loss functions.
     np.testing.assert_allclose(
@@ -124,6 +124,9 @@ def test_outputs_and_losses(batch, tiny_ccol):
     gates = _np(G.sounding_gates(out["mixture_logits"], from_logits=True))
     l2 = G.gated_separation_loss(masks=out["masks"], gates=gates, source_magnitudes=batch["source_magnitudes"], mixture_magnitude=batch["mixture_magnitude"], weight=weight)
     np.testing.assert_allclose(components["l2"], float(_np(l2)), rtol=1e-5)
+    true_gates = batch["sounding"].reshape(-1, 2, 2)
+    oracle = G.gated_separation_loss(masks=out["masks"], gates=true_gates, source_magnitudes=batch["source_magnitudes"], mixture_magnitude=batch["mixture_magnitude"], weight=weight)
+    np.testing.assert_allclose(components["l2_oracle"], float(_np(oracle)), rtol=1e-5)
     for stage, weights in STAGE_LOSS_WEIGHTS.items():
         staged = model if stage == "colearn" else model.with_stage(stage)
         staged_out = staged(batch)
@@ -170,6 +173,37 @@ def test_keras_round_trip(batch, tmp_path, tiny_ccol):
         np.testing.assert_allclose(_np(after[key]), _np(before[key]), rtol=1e-5, atol=1e-6)
     copy = model.with_stage("colearn")
     np.testing.assert_allclose(_np(copy(batch)["masks"]), _np(before["masks"]), rtol=1e-5, atol=1e-6)
+
+
+def test_oracle_stage_trains_only_the_separator_and_needs_labels(batch, tiny_ccol):
+    model = CCoLModel(stage="oracle", **tiny_ccol)
+    out = model(batch)
+    assert model.stage_loss_weights == {"l2_oracle": 1.0}
+    assert not model.grounding.trainable and not model.audio_net.trainable and not model.object_net.trainable
+    assert model.separator.trainable
+    with pytest.raises(ValueError, match="sounding"):
+        model.compute_loss({k: v for k, v in batch.items() if k != "sounding"}, None, out)
+
+
+def test_frozen_nets_pooling_and_rate_multipliers(batch, tiny_ccol):
+    model = CCoLModel(stage="grounding", freeze_object_net=True, freeze_audio_net=True, audio_pool="average", **tiny_ccol)
+    model(batch)
+    variables = model.network_variables()
+    assert variables["object_net"] == [] and variables["audio_net"] == [] and variables["grounding"]
+    assert isinstance(model.audio_net.layers[-1], keras.layers.GlobalAveragePooling2D)
+    # The flags survive the stage copies (they are config), and the authors' rates are the default.
+    colearn = model.with_stage("colearn")
+    assert not colearn.object_net.trainable and not colearn.audio_net.trainable
+    assert colearn.stage_learning_rate_multipliers == {"audio_net": 0.1, "object_net": 0.1, "grounding": 0.1, "separator": 1.0}
+    assert model.stage_learning_rate_multipliers == dict.fromkeys(("audio_net", "object_net", "grounding", "separator"), 1.0)
+    given = CCoLModel(stage="cyclic", learning_rate_multipliers={"grounding": 0.5}, **tiny_ccol)
+    assert given.stage_learning_rate_multipliers["grounding"] == 0.5
+    assert given.with_stage("colearn").stage_learning_rate_multipliers["audio_net"] == 1.0
+    assert CCoLModel.from_config(given.get_config()).get_config() == given.get_config()
+    with pytest.raises(ValueError, match="learning_rate_multipliers"):
+        CCoLModel(learning_rate_multipliers={"unet": 0.1}, **tiny_ccol)
+    with pytest.raises(ValueError, match="audio_pool"):
+        CCoLModel(audio_pool="median", **tiny_ccol)
 
 
 @pytest.mark.parametrize(

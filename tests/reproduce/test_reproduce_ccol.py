@@ -1,11 +1,11 @@
-"""The CCoL reproduction runs end to end at a tiny size and reports both tables."""
+"""The CCoL reproduction runs end to end at a tiny size and reports its three tables."""
 
 import dataclasses
 import math
 
 import pytest
 
-from avcourse.reproduce import ccol
+from avcourse.reproduce import ccol, results
 from avcourse.reproduce.tables import markdown_table
 
 
@@ -17,34 +17,50 @@ def tiny_recipe(monkeypatch):
         test_samples=2,
         epochs=(1, 1, 1),
         batch_size=4,
+        image_size=64,
         crop_size=16,
         clip_seconds=0.25,
         num_warped_bins=16,
+        object_pretrain_samples=2,
+        object_pretrain_epochs=1,
+        audio_pretrain_clips=4,
+        audio_pretrain_epochs=1,
+        cycle_samples=2,
     )
     monkeypatch.setitem(ccol.RECIPES, "demo", tiny)
     return tiny
 
 
-def test_reproduce_ccol_reports_both_tables(tiny_recipe):
+def test_reproduce_ccol_reports_its_tables(tiny_recipe):
     messages = []
     result = ccol.run("demo", log=messages.append)
-    grounding, separation = result["grounding"], result["separation"]
-    assert [row[0] for row in grounding[1:]] == ["chance", "Grounding-only", "CoL", "CCoL"]
+    grounding, separation, cycle = result["grounding"], result["separation"], result["cycle"]
+    assert grounding[0] == ["method", "single", "mixed"]
+    assert [row[0] for row in grounding[1:]] == ["Grounding-only", "CoL", "CCoL"]
     for row in grounding[1:]:
         assert all(0.0 <= value <= 1.0 for value in row[1:])
-    methods = [row[0] for row in separation[1:]]
-    assert methods[:3] == ["Grounding-only", "CoL", "CCoL"] and methods[3].startswith("Oracle")
-    assert methods[4] == "mixture (unprocessed)"
-    for row in separation[1:]:
-        assert math.isfinite(row[1]) and math.isfinite(row[2]) and row[4] == 2 * tiny_recipe.test_samples
-    assert any("cyclic" in message for message in messages)
-    text = markdown_table(grounding)
-    assert text.startswith("| method | accuracy, single sound | accuracy, mixed sound |")
-    assert [key for _, key in ccol.SECTIONS] == ["grounding", "separation"]
+    assert separation[0] == ["method", "sdr"]
+    assert [row[0] for row in separation[1:]] == ["Grounding-only", "CoL", "CCoL", ccol.ORACLE, "mixture"]
+    assert all(math.isfinite(row[1]) for row in separation[1:])
+    # One cycle row per epoch of co-learning and of the cyclic stage.
+    assert [row[0] for row in cycle[1:]] == ["co-learning 1", "cyclic 1"]
+    assert all(0.0 <= value <= 1.0 for row in cycle[1:] for value in row[1:])
+    assert set(result["pretraining"]) == {"object", "audio"}
+    assert any("cyclic" in message for message in messages) and any("oracle" in message for message in messages)
+    assert markdown_table(grounding).startswith("| method | single | mixed |")
+    assert [key for _, key in ccol.SECTIONS] == ["grounding", "separation", "cycle"]
+    document = results.aggregate([result], ccol.SECTIONS)
+    assert list(document["separation"]["rows"]) == ["Grounding-only", "CoL", "CCoL", "Oracle (trained with true gates)", "mixture"]
 
 
-def test_recipes_and_unknown_size():
+def test_recipes_and_arguments():
     assert set(ccol.RECIPES) == {"demo", "small"}
     assert ccol.decay_steps(12) == (6, 9) and ccol.decay_steps(1) == ()
+    small = ccol.RECIPES["small"]
+    config = small.model_config()
+    assert config["freeze_object_net"] and config["audio_pool"] == "average"
+    assert small.image_size == 128  # the world's default layout
     with pytest.raises(ValueError, match="`size` must be one of"):
         ccol.run(size="huge")
+    with pytest.raises(ValueError, match="`held_out` must be one of"):
+        ccol.run(size="demo", held_out="train")

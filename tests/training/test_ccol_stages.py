@@ -133,3 +133,59 @@ def test_separation_gates():
 def test_separation_scores_needs_waveforms():
     with pytest.raises(ValueError, match="source_waveforms"):
         T.separation_scores(None, {"sounding": np.zeros((1, 4))})
+
+
+def test_network_rate_optimizer_scales_each_group_through_fit():
+    # Adam's first step moves every weight by about lr (its step ignores the gradient's scale):
+    # a group at 0.1 x moves ten times less, a group at 0 not at all.
+    inputs = keras.Input((3,))
+    first, second, third = keras.layers.Dense(1), keras.layers.Dense(1), keras.layers.Dense(1)
+    model = keras.Model(inputs, first(inputs) + second(inputs) + third(inputs))
+    before = [keras.ops.convert_to_numpy(layer.kernel) for layer in (first, second, third)]
+    optimizer = T.network_rate_optimizer(keras.optimizers.Adam(1e-2), [(second.trainable_variables, 0.1),
+                                                                       (third.trainable_variables, 0.0)])
+    assert isinstance(optimizer, keras.optimizers.Adam) and float(optimizer.learning_rate) == pytest.approx(1e-2)
+    model.compile(optimizer=optimizer, loss="mse")
+    model.fit(np.ones((4, 3), "float32"), np.full((4, 1), 10.0, "float32"), epochs=1, batch_size=4, verbose=0)
+    moves = [np.abs(keras.ops.convert_to_numpy(layer.kernel) - b).mean() for layer, b in zip((first, second, third), before)]
+    np.testing.assert_allclose(moves[0], 1e-2, rtol=1e-3)
+    np.testing.assert_allclose(moves[1], 1e-3, rtol=1e-3)
+    assert moves[2] == 0
+    # Re-wrapping keeps one subclass; a name is accepted.
+    again = T.network_rate_optimizer(optimizer, [])
+    assert type(again) is type(optimizer)
+    assert isinstance(T.network_rate_optimizer("sgd", []), keras.optimizers.SGD)
+
+
+def test_ccol_model_compile_applies_the_authors_rates(tiny_ccol):
+    grounding = CCoLModel(stage="grounding", **tiny_ccol)
+    grounding.compile(optimizer=keras.optimizers.Adam(1e-3))
+    assert type(grounding.optimizer) is keras.optimizers.Adam  # every rate the same: the optimizer as given
+    colearn = grounding.with_stage("colearn")
+    colearn.compile(optimizer=keras.optimizers.Adam(1e-3))
+    assert type(colearn.optimizer).__name__ == "NetworkRateAdam"
+    colearn.optimizer.build(colearn.trainable_variables)
+    multipliers = dict(zip((id(v) for v in colearn.trainable_variables), colearn.optimizer._multipliers))
+    for name, variables in colearn.network_variables().items():
+        expected = 1.0 if name == "separator" else 0.1
+        assert variables and all(multipliers[id(v)] == expected for v in variables)
+
+
+def test_cycle_choices_and_monitor(tiny_ccol):
+    keras.utils.set_random_seed(0)
+    model = CCoLModel(stage="cyclic", **tiny_ccol)
+    data = T.collect(_dataset(2, batch_size=None, cache=False))
+    choices = T.cycle_choices(model, data)
+    assert set(choices) == {"d_n", "mil", "mixture_mil", "agree"} and all(0 <= v <= 1 for v in choices.values())
+    # Hand-made outputs: the masks make d smallest for the sounding object, the scores pick the other one.
+    sounding = data["sounding"].reshape(-1, 2, 2)
+    ratio = np.clip(data["source_magnitudes"] / np.maximum(data["mixture_magnitude"][:, None], 1e-8), 0, 5)
+    masks = np.where(sounding[..., None, None] > 0.5, ratio[:, :, None], 0.0).astype("float32")
+    scores = np.stack([1 - sounding, sounding], axis=-1).astype("float32")  # p(sounding) high on the silent ones
+    outputs = {"masks": masks, "solo_scores": scores, "mixture_scores": scores}
+    assert T.cycle_choices(model, data, outputs=outputs) == {"d_n": 1.0, "mil": 0.0, "mixture_mil": 0.0, "agree": 0.0}
+    records = []
+    monitor = T.CycleMonitor(data, "cyclic", records=records)
+    monitor.set_model(model)
+    monitor.on_epoch_end(0)
+    assert records[0]["stage"] == "cyclic" and records[0]["epoch"] == 1 and "d_n" in records[0]

@@ -147,7 +147,7 @@ def test_mixed_precision_smoke_keeps_cavl_distances_float32(tmp_path):
         model = recipes.build_models(config)["cavl"]
     finally:
         keras.mixed_precision.set_global_policy("float32")
-    outputs = model(model._dummy_inputs())
+    outputs = model({"image": np.zeros((1,) + model.image_shape, "float32"), "audio": np.zeros((1,) + model.audio_shape, "float32")})
     assert keras.backend.standardize_dtype(outputs["distance"].dtype) == "float32"
     assert model.audio_kmeans.compute_dtype == "float32" and model.audio_projection.compute_dtype == "float16"
 

@@ -9,6 +9,8 @@ import functools
 import json
 from pathlib import Path
 
+__all__ = ["example", "manifest", "sample_path", "samples_root"]
+
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
 

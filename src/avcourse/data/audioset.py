@@ -41,6 +41,17 @@ from typing import NamedTuple
 from avcourse._validation import check_positive_int
 from avcourse.data import sample_path
 
+__all__ = [
+    "Ontology",
+    "Segment",
+    "ancestors",
+    "count_sources",
+    "curriculum_splits",
+    "load_ontology",
+    "read_segments_csv",
+    "reduce_to_level3",
+]
+
 _DOWNLOAD_HINT = (
     "AudioSet's segments CSVs and ontology.json are at "
     "https://research.google.com/audioset/download.html and https://github.com/audioset/ontology."

@@ -12,6 +12,8 @@ Used by: avcourse prepare (recipes)
 import csv
 from pathlib import Path
 
+__all__ = ["DOWNLOAD_HINT", "esc50_folds", "load_esc50"]
+
 _COLUMNS = ("filename", "fold", "target", "category", "esc10", "src_file", "take")
 DOWNLOAD_HINT = (
     "Download ESC-50 from https://github.com/karolpiczak/ESC-50 and pass the folder that holds "

@@ -32,6 +32,15 @@ from pathlib import Path
 from avcourse.data import sample_path
 from avcourse.metrics.localization import consensus_map
 
+__all__ = [
+    "FLICKR_IMAGE_SIZE",
+    "flickr_gt_map",
+    "index_flickr",
+    "load_flickr_test_ids",
+    "read_flickr_annotation",
+    "read_flickr_boxes",
+]
+
 # SoundNet-Flickr images are 256 x 256; the annotations use that frame.
 FLICKR_IMAGE_SIZE = (256, 256)
 

@@ -15,6 +15,8 @@ from pathlib import Path
 from avcourse._validation import check_choice
 from avcourse.data.music import VIDEO_SUFFIXES
 
+__all__ = ["DATASETS", "index_dataset"]
+
 DATASETS = ("music", "audioset", "flickr", "esc50")
 
 _AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".m4a")

@@ -32,6 +32,22 @@ import numpy as np
 from avcourse._validation import check_positive_int
 from avcourse.data import sample_path
 
+__all__ = [
+    "DETECTION_COLUMNS",
+    "MUSIC_BOX_FILES",
+    "MUSIC_ID_FILES",
+    "VIDEO_SUFFIXES",
+    "best_boxes",
+    "decode_video",
+    "detection_crops",
+    "index_music",
+    "load_detections",
+    "load_music_boxes",
+    "load_music_ids",
+    "read_index",
+    "write_index",
+]
+
 MUSIC_ID_FILES = {
     "solo": "MUSIC_solo_videos.json",
     "duet": "MUSIC_duet_videos.json",

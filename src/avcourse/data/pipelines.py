@@ -27,6 +27,16 @@ from avcourse import audio
 from avcourse._validation import check_bool, check_choice, check_nonnegative_int, check_positive_int
 from avcourse.data import world
 
+__all__ = [
+    "MAX_OBJECTS",
+    "ccol_dataset",
+    "log1p_features",
+    "mix_separate_dataset",
+    "mixture_example",
+    "pair_dataset",
+    "scene_dataset",
+]
+
 # Objects a scene's ground truth holds at most: 4 sounding, 1 silent instrument,
 # 1 distractor in the default layout, and room for one more.
 MAX_OBJECTS = 7
@@ -46,7 +56,9 @@ def log1p_features(waveform, config):
     Returns:
         float32 numpy (..., num_warped_bins, frames, 1).
     """
-    return np.log1p(_warped_magnitude(waveform, config))[..., None]
+    # One path with the shards (avcourse.data.shards.audio_features) and the models:
+    # the front end's fused log1p-of-warped-magnitude step, not its parts chained here.
+    return np.asarray(audio.log1p_magnitude(waveform, config)).astype(np.float32)[..., None]
 
 
 def _warped_magnitude(waveform, config):
@@ -426,21 +438,27 @@ def ccol_dataset(
     *,
     seed=0,
     batch_size=8,
-    image_size=96,
+    image_size=128,
     crop_size=48,
     config=None,
     split="train",
     with_waveforms=False,
     cache=True,
+    shuffle=0,
 ):
     """CCoL's four-clip samples with silent objects (CCoL §3, DESIGN §3.6).
 
     Four instruments A, B, C, D of different classes. Video 1 shows A and B
     with A's sound; video 2 shows C and D with C's sound (B and D are silent
-    objects); the mixture is ``(s(A) + s(C)) / 2``. Objects are cropped from
-    their exact boxes. Within each video the two objects come in a random
-    order, so that no position means "sounding": a loss that breaks ties
-    towards the first object (an ``argmin`` of equal values) gains nothing.
+    objects); the mixture is ``(s(A) + s(C)) / 2``. Each video is a picture
+    of the world's default ``"instruments"`` layout (``image_size`` px, the
+    world's 128 by default) with one sounding instrument and one silent
+    instrument of another class and no distractor; objects are cropped from
+    their exact boxes (``Scene.boxes``) and resized to ``crop_size``. Within
+    each video the two objects come in a random order, so that no position
+    means "sounding": a loss that breaks ties towards the first object (an
+    ``argmin`` of equal values) gains nothing. ``shuffle`` is a shuffle
+    buffer over the samples (0: keep their order).
 
     Returns:
         a ``tf.data.Dataset`` of dicts with ``objects`` (4, crop, crop, 3):
@@ -456,7 +474,7 @@ def ccol_dataset(
 
     check_positive_int(num_samples, "num_samples")
     config = _check_arguments(
-        seed=seed, batch_size=batch_size, image_size=image_size, config=config, split=split, cache=cache
+        seed=seed, batch_size=batch_size, image_size=image_size, config=config, split=split, cache=cache, shuffle=shuffle
     )
     check_positive_int(crop_size, "crop_size")
     with_waveforms = check_bool(with_waveforms, "with_waveforms")
@@ -507,4 +525,4 @@ def ccol_dataset(
     if with_waveforms:
         signature.update(_waveform_signature(2, config))
     dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
-    return _finish(dataset, num_samples, batch_size, 0, seed, cache)
+    return _finish(dataset, num_samples, batch_size, shuffle, seed, cache)

@@ -54,6 +54,8 @@ import numpy as np
 from avcourse._validation import check_choice, check_nonnegative_int, check_number, check_positive_int
 from avcourse.data.indexing import DATASETS, index_dataset
 
+__all__ = ["AUDIO_FORMATS", "FORMAT_VERSION", "MANIFEST_NAME", "REPORT_NAME", "prepare"]
+
 MANIFEST_NAME = "manifest.json"
 REPORT_NAME = "report.json"
 # Bumped when the record layout changes, so old shards are never mixed with new ones.

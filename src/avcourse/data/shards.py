@@ -28,6 +28,16 @@ import numpy as np
 from avcourse import audio
 from avcourse.data import pipelines
 
+__all__ = [
+    "SHARD_SUFFIX",
+    "audio_features",
+    "crop_or_pad",
+    "list_shards",
+    "parse_record",
+    "scene_inputs",
+    "shard_dataset",
+]
+
 SHARD_SUFFIX = ".tfrecord"
 
 
@@ -244,16 +254,21 @@ def crop_or_pad(waveform, num_samples):
 
     _positive(num_samples, "num_samples")
     waveform = waveform[:num_samples]
-    return tf.pad(waveform, [[0, num_samples - tf.shape(waveform)[0]]])
+    # A record's length is unknown in the graph, the output's is not: say so, so that the
+    # front end frames it as it frames a numpy clip (an unknown length takes keras.ops.stft's
+    # framing, whose float32 rounding differs).
+    return tf.ensure_shape(tf.pad(waveform, [[0, num_samples - tf.shape(waveform)[0]]]), [num_samples])
 
 
 def audio_features(waveform, config=None):
     """The network input of a waveform inside ``tf.data``: ``log1p`` warped magnitude, (bins, frames, 1).
 
     The same computation as :mod:`avcourse.data.pipelines` feeds the models
-    (its :func:`~avcourse.data.pipelines.log1p_features`: :func:`avcourse.audio.spectrogram`, then
-    :func:`avcourse.audio.log_freq_warp`, then ``log1p``), so shards and the
-    synthetic world give identical inputs. With the TensorFlow backend the
+    (its :func:`~avcourse.data.pipelines.log1p_features`, i.e.
+    :func:`avcourse.audio.log1p_magnitude`: spectrogram, log-frequency warp,
+    ``log1p``), so shards and the synthetic world give the same inputs (up to
+    the float32 rounding of XLA, which compiles the front end's eager calls on
+    TensorFlow: a few ulps). With the TensorFlow backend the
     :mod:`avcourse.audio` functions run in the ``tf.data`` graph (parallel,
     no Python); with another backend ``log1p_features`` itself runs through
     ``tf.numpy_function``.

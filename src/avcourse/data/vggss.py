@@ -17,6 +17,8 @@ from pathlib import Path
 from avcourse.data import sample_path
 from avcourse.metrics.localization import union_map
 
+__all__ = ["load_vggss", "vggss_gt_map"]
+
 
 def load_vggss(path=None):
     """Load VGG-SS records.

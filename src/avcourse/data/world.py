@@ -52,6 +52,27 @@ from avcourse._validation import (
 )
 from avcourse.data import manifest, sample_path
 
+__all__ = [
+    "CCOL_TRAIN_SEED",
+    "FLICKR_OBJECT_SCALE",
+    "INSTRUMENT_OBJECT_SCALE",
+    "LAYOUTS",
+    "MASK_ALPHA",
+    "MIXTURE_RMS",
+    "NUM_ANNOTATORS",
+    "PRETRAIN_SEED",
+    "SEPARATION_TRAIN_SEED",
+    "SPLITS",
+    "TEST_SEED",
+    "VALIDATION_SEED",
+    "Scene",
+    "crop_object",
+    "distractor_names",
+    "instrument_names",
+    "instrument_phrase",
+    "make_scene",
+]
+
 SPLITS = ("train", "test", "all", "fit", "validation")
 LAYOUTS = ("instruments", "flickr")
 NUM_ANNOTATORS = 3
@@ -190,7 +211,7 @@ def _phrases(instrument, split):
 
 def instrument_phrase(instrument, index=0, config=None):
     """Waveform of one bundled phrase of ``instrument`` at the config's sample rate."""
-    config = audio._config(config)
+    config = audio.resolve_config(config)
     check_choice(instrument, "instrument", instrument_names())
     stems = manifest()["instruments"][instrument]["stems"]
     index = check_nonnegative_int(index, "index")

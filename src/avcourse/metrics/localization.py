@@ -37,6 +37,20 @@ import numpy as np
 
 from avcourse._validation import as_float_array, check_nonnegative_int, check_number, check_positive_int
 
+__all__ = [
+    "SUCCESS_THRESHOLDS",
+    "center_prior_heatmap",
+    "ciou",
+    "consensus_map",
+    "localization_summary",
+    "mask_to_grid",
+    "normalize_heatmap",
+    "random_heatmap",
+    "resize_heatmap",
+    "union_map",
+    "whole_image_heatmap",
+]
+
 # The success-rate thresholds 0, 0.05, ..., 1 of the reference AUC. ``i / 20``
 # gives the nearest double to each decimal; the reference code's ``0.05 * i``
 # overshoots some (0.05 * 14 = 0.7000000000000001), so a cIoU of exactly 0.7

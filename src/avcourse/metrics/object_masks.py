@@ -26,6 +26,15 @@ import numpy as np
 from avcourse._validation import as_float_array, check_nonnegative_int
 from avcourse.metrics.localization import normalize_heatmap
 
+__all__ = [
+    "all_objects_heatmap",
+    "mask_iou",
+    "match_heatmaps_to_sources",
+    "pointing_accuracy",
+    "pointing_hit",
+    "random_object_heatmap",
+]
+
 
 def _as_map(value, name):
     return as_float_array(value, name, ndim=2)

@@ -153,17 +153,35 @@ class CAVLModel(ModelLoss, keras.Model):
         """
         config = {**self.get_config(), "num_audio_clusters": num_audio_clusters, "num_visual_clusters": num_visual_clusters}
         model = type(self).from_config(config)
-        model(self._dummy_inputs())
+        model.build()
         if not self.built:
-            self(self._dummy_inputs())
+            self.build()
         # Flags before weights: a frozen layer lists its variables among the
         # non-trainable ones, which changes the order of get_weights().
         _copy_trainable(self, model)
         model.set_weights(self.get_weights())
         return model
 
-    def _dummy_inputs(self):
-        return {"image": np.zeros((1,) + self.image_shape, "float32"), "audio": np.zeros((1,) + self.audio_shape, "float32")}
+    def build(self, input_shape=None):
+        """Create every weight from the model's own shapes (no call needed), e.g. before ``load_weights``.
+
+        The trunks are built at construction; the projections take the trunks'
+        channels, the clustering and the alignment hold no weights. ``input_shape``
+        (what Keras passes on a first call) is not needed: the shapes are the
+        model's ``audio_shape`` and ``image_shape``.
+        """
+        shapes = []
+        for trunk, projection, kmeans in (
+            (self.audio_trunk, self.audio_projection, self.audio_kmeans),
+            (self.visual_trunk, self.visual_projection, self.visual_kmeans),
+        ):
+            _, height, width, channels = trunk.output.shape
+            shapes += [(projection, (None, height * width, channels)), (kmeans, (None, height * width, self.embedding_dim))]
+        centres = [(None, self.num_audio_clusters, self.embedding_dim), (None, self.num_visual_clusters, self.embedding_dim)]
+        for layer, shape in shapes + [(self.alignment, centres)]:
+            if not layer.built:  # a layer called on its own before (e.g. a projection) is built already
+                layer.build(shape)
+        self.built = True
 
     @property
     def visual_map_shape(self):

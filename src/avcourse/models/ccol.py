@@ -24,15 +24,30 @@ sound, video 2 shows C and D with C's sound, the mixture is A + C):
 | separate | ``l2*`` (gates from the frozen grounding; baseline) | — |
 | colearn | ``l2* + 0.25 (l1 + l3)`` | ``code/main_col.py`` |
 | cyclic | ``l2* + 0.25 l3* + 0.5 l1*`` | ``code/main_ccol.py`` |
+| oracle | ``l2*`` gated by the true sounding labels | the paper's Oracle (Table 2) |
 
 (equations in :mod:`avcourse.losses.grounding`). ``separate`` is the
 "grounding only" baseline of the reproduction: the separator trained with the
 gates of a grounding network that separation never feeds back into.
+``oracle`` trains the separator with the true sounding labels as its gates
+(the batch's ``sounding``), the paper's Oracle.
+
+**Pretrained, frozen nets and per-network rates.** The authors' grounding
+frame net is an ImageNet-pretrained ResNet-18 that no optimizer ever sees
+(``create_optimizer`` of ``main_grd.py``, ``main_col.py``, ``main_ccol.py``
+optimises only ``net_frame.fc``): ``freeze_object_net=True`` keeps the
+object net as it was loaded (its batch norm in inference mode), and
+``freeze_audio_net`` does the same for the audio net. Each network can train
+at its own multiple of the optimizer's learning rate
+(``learning_rate_multipliers``; by default the authors' ``train_col.sh``:
+the grounding nets at 0.1 x the separation nets' rate in ``colearn``):
+:meth:`CCoLModel.compile` hands the multipliers to the optimizer
+(:func:`avcourse.training.ccol.network_rate_optimizer`), so that a plain
+``model.compile(optimizer=keras.optimizers.Adam(lr)); model.fit(...)`` runs
+the authors' rates.
 
 Taught in: tutorials/07_cyclic_co_learning.ipynb
 """
-
-import copy
 
 import keras
 from keras import ops
@@ -41,10 +56,17 @@ from avcourse import audio
 from avcourse._api import register
 from avcourse._validation import check_bool, check_choice, check_nonnegative_int, check_number, check_positive_int
 from avcourse.losses import grounding as grounding_losses
-from avcourse.models.backbones import conv_trunk
 from avcourse.models.base import ModelLoss, check_input_shape
-from avcourse.models.resnet import resnet18
-from avcourse.models.unet import UNetSeparator
+from avcourse.models.ccol_nets import (
+    AUDIO_NETS,
+    AUDIO_POOLS,
+    OBJECT_NETS,
+    GroundingNet,
+    ObjectConditionedSeparator,
+    ccol_audio_net,
+    ccol_object_net,
+    check_units,
+)
 
 __all__ = [
     "CCOL_CONFIGS",
@@ -53,15 +75,21 @@ __all__ = [
     "CCoLModel",
     "GroundingNet",
     "ObjectConditionedSeparator",
+    "NETWORKS",
+    "STAGE_LEARNING_RATE_MULTIPLIERS",
     "ccol_audio_net",
     "ccol_object_net",
 ]
 
-# Audio net: a conv trunk of avcourse.models.backbones (VGGish: 64, 128, 256x2, 512x2) + global max pool.
-AUDIO_NETS = {"vggish": "vggish", "small": "small_audio"}
-OBJECT_NETS = {"resnet18": "resnet18", "small": "small_resnet"}
-
-CCOL_STAGES = ("grounding", "separate", "colearn", "cyclic")
+CCOL_STAGES = ("grounding", "separate", "colearn", "cyclic", "oracle")
+# The networks of a CCoLModel, each with its own learning rate (the authors' lr_sound_ground,
+# lr_frame_ground, lr_grounding; lr_sound, lr_frame and lr_synthesizer are one rate here, "separator").
+NETWORKS = ("audio_net", "object_net", "grounding", "separator")
+# The authors' rates relative to the stage's rate (train_grd.sh: all 1e-4; train_col.sh: 1e-4 for the
+# separation nets, 1e-5 for the grounding nets; train_ccol.sh: all the same). Unlisted networks: 1.
+STAGE_LEARNING_RATE_MULTIPLIERS = {
+    "colearn": {"audio_net": 0.1, "object_net": 0.1, "grounding": 0.1},
+}
 
 # Loss weights per stage (authors' code: main_col.py `loss_sep + 0.25 * loss_grd`;
 # main_ccol.py `loss_sep + 0.25 * (loss_grd_pos + loss_grd_neg) + 0.5 * loss_grd`).
@@ -70,6 +98,7 @@ STAGE_LOSS_WEIGHTS = {
     "separate": {"l2": 1.0},
     "colearn": {"l2": 1.0, "l1": 0.25, "l3": 0.25},
     "cyclic": {"l2": 1.0, "l3_cyclic": 0.25, "l1_cyclic": 0.5},
+    "oracle": {"l2_oracle": 1.0},
 }
 
 CCOL_CONFIGS = {
@@ -98,204 +127,9 @@ CCOL_CONFIGS = {
 }
 
 
-def ccol_audio_net(config="vggish", input_shape=None, weights=None, name="audio_net"):
-    """CCoL's audio net: a VGGish-like trunk (4 conv blocks) + global max pool.
-
-    ``"vggish"``: 64, 128, 256x2, 512x2 filters → 512 values (the authors'
-    ``VGGish`` without the fully connected layers; the last 2x2 max-pool is
-    left out, which does not change a global max); ``"small"``: 16, 32, 64
-    filters → 64 values.
-
-    Args:
-        config: ``"vggish"`` or ``"small"``.
-        input_shape: (bins, frames, 1); default the trunk's.
-        weights: optional ``.weights.h5`` path of this net.
-        name: model name.
-
-    Returns:
-        a functional ``keras.Model`` (B, bins, frames, 1) → (B, D).
-
-    Examples:
-    >>> net = ccol_audio_net("small", input_shape=(64, 44, 1))
-    >>> tuple(net.output.shape)
-    (None, 64)
-    """
-    check_choice(config, "config", sorted(AUDIO_NETS))
-    trunk = conv_trunk(AUDIO_NETS[config], input_shape, name=f"{name}_trunk")
-    outputs = keras.layers.GlobalMaxPooling2D(name=f"{name}_pool")(trunk.output)
-    model = keras.Model(trunk.input, outputs, name=name)
-    if weights is not None:
-        model.load_weights(weights)
-    return model
-
-
-def ccol_object_net(config="resnet18", input_shape=None, weights=None, name="object_net"):
-    """CCoL's object net: a ResNet-18 trunk + global max pool (512 values; 64 for ``"small"``).
-
-    Args:
-        config: ``"resnet18"`` (224 x 224 x 3 → 7 x 7 x 512 → 512) or ``"small"``.
-        input_shape: (height, width, 3); default the trunk's.
-        weights: optional ``.weights.h5`` path of this net.
-        name: model name.
-
-    Returns:
-        a functional ``keras.Model`` (B, H, W, 3) → (B, D).
-    """
-    check_choice(config, "config", sorted(OBJECT_NETS))
-    trunk = resnet18(OBJECT_NETS[config], input_shape, name=f"{name}_trunk")
-    outputs = keras.layers.GlobalMaxPooling2D(name=f"{name}_pool")(trunk.output)
-    model = keras.Model(trunk.input, outputs, name=name)
-    if weights is not None:
-        model.load_weights(weights)
-    return model
-
-
-@register
-class GroundingNet(keras.layers.Layer):
-    """Does this object make this sound? (CCoL §2.2).
-
-    ``concat(audio, object)`` (1024) → Dense 512 → ReLU → Dense 128 → ReLU →
-    Dense 2, the logits scaled by 2 as in the authors' ``grounding_net.py``;
-    the output is their softmax, class 0 = sounding.
-
-    Args:
-        units: hidden widths ((512, 128) in the paper).
-        **kwargs: base layer arguments.
-
-    Call arguments:
-        audio_features: (..., Da) audio net output.
-        object_features: (..., Do) object net output.
-
-    Returns:
-        (..., 2) probabilities (sounding, silent); :meth:`logits` gives the logits.
-
-    Examples:
-    >>> import numpy as np
-    >>> net = GroundingNet(units=(8, 4))
-    >>> tuple(net(np.zeros((3, 5), "float32"), np.zeros((3, 6), "float32")).shape)
-    (3, 2)
-    """
-
-    def __init__(self, units=(512, 128), **kwargs):
-        super().__init__(**kwargs)
-        self.units = _units(units, "units")
-        self.hidden = [keras.layers.Dense(u, activation="relu", name=f"fc{i + 1}") for i, u in enumerate(self.units)]
-        self.classifier = keras.layers.Dense(2, name=f"fc{len(self.units) + 1}")
-
-    def build(self, audio_features_shape, object_features_shape=None):
-        if object_features_shape is None:  # build((audio_shape, object_shape))
-            audio_features_shape, object_features_shape = audio_features_shape
-        width = audio_features_shape[-1] + object_features_shape[-1]
-        for layer in self.hidden:
-            layer.build((None, width))
-            width = layer.units
-        self.classifier.build((None, width))
-        self.built = True
-
-    def logits(self, audio_features, object_features):
-        """The (..., 2) logits (``2 ·`` the last layer's output)."""
-        x = ops.concatenate([audio_features, object_features], axis=-1)
-        for layer in self.hidden:
-            x = layer(x)
-        return 2.0 * self.classifier(x)
-
-    def call(self, audio_features, object_features):
-        return ops.softmax(self.logits(audio_features, object_features), axis=-1)
-
-    def compute_output_shape(self, audio_features_shape, object_features_shape=None):
-        return tuple(audio_features_shape[:-1]) + (2,)
-
-    def get_config(self):
-        return {**super().get_config(), "units": list(self.units)}
-
-
-@register
-class ObjectConditionedSeparator(keras.layers.Layer):
-    """CCoL's separator (§2.3): a U-Net audio map with ``C`` channels, an object vector in ``C``.
-
-    Formula:
-    ```
-    A = UNet(log1p |S_mix|)                       (B, F, T, C), no activation
-    v = sigmoid(Dense_C(objectnet(o)))            (B, K, C)
-    M_k(f, t) = sigmoid(Σ_c α_c v_{k,c} A_c(f, t) + β)
-    ```
-
-    The U-Net is :class:`~avcourse.models.separator.UNetSeparator` without
-    visual conditioning (``visual_dim=0``) and with ``output_channels=C``.
-
-    Args:
-        object_config: object net config (``"resnet18"`` or ``"small"``).
-        object_shape: (H, W, 3) of the object crops.
-        channels: ``C`` (32 in the authors' code).
-        depth: U-Net depth (7 in the authors' code).
-        base_channels: U-Net's first encoder channels (64 in the authors' code).
-        **kwargs: base layer arguments.
-
-    Call arguments:
-        mixture: (B, F, T, 1) ``log1p`` of the warped mixture magnitude.
-        objects: (B, K, H, W, 3) object crops.
-        training: batch norm mode.
-
-    Returns:
-        (B, K, F, T) masks in [0, 1], one per object.
-    """
-
-    def __init__(
-        self, object_config="resnet18", object_shape=(224, 224, 3), channels=32, depth=7, base_channels=64, **kwargs
-    ):
-        super().__init__(**kwargs)
-        self.object_config = check_choice(object_config, "object_config", sorted(OBJECT_NETS))
-        self.object_shape = check_input_shape(object_shape, "object_shape", channels=3)
-        self.channels = check_positive_int(channels, "channels")
-        self.depth = check_positive_int(depth, "depth")
-        self.base_channels = check_positive_int(base_channels, "base_channels")
-        self.unet = UNetSeparator(
-            depth=depth, base_channels=base_channels, visual_dim=0, output_channels=channels, name="audio_unet"
-        )
-        self.object_net = ccol_object_net(object_config, self.object_shape, name="separation_object_net")
-        self.object_projection = keras.layers.Dense(channels, activation="sigmoid", name="object_projection")
-
-    def build(self, mixture_shape=None, objects_shape=None):
-        self.unet.build()
-        self.object_projection.build((None, self.object_net.output.shape[-1]))
-        self.scale = self.add_weight(shape=(self.channels,), initializer="ones", name="scale")
-        self.bias = self.add_weight(shape=(), initializer="zeros", name="bias")
-        self.built = True
-
-    def object_vectors(self, objects, training=False):
-        """(B, K, C) object vectors ``v``."""
-        shape = tuple(objects.shape)
-        flat = ops.reshape(objects, (-1,) + shape[2:])
-        vectors = self.object_projection(self.object_net(flat, training=training))
-        return ops.reshape(vectors, (-1, shape[1], self.channels))
-
-    def call(self, mixture, objects, training=False):
-        features = self.unet({"mixture": mixture}, training=training)  # (B, F, T, C)
-        vectors = self.object_vectors(objects, training=training) * self.scale  # (B, K, C)
-        # The U-Net's audio map is float32; under a mixed policy v, α and β come in the compute dtype.
-        vectors, bias = ops.cast(vectors, features.dtype), ops.cast(self.bias, features.dtype)
-        logits = ops.einsum("bftc,bkc->bkft", features, vectors) + bias
-        return ops.sigmoid(logits)
-
-    def compute_output_shape(self, mixture_shape, objects_shape):
-        return (mixture_shape[0], objects_shape[1], mixture_shape[1], mixture_shape[2])
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "object_config": self.object_config,
-            "object_shape": list(self.object_shape),
-            "channels": self.channels,
-            "depth": self.depth,
-            "base_channels": self.base_channels,
-        }
-
-
-def _units(units, name):
-    """A non-empty sequence of positive ints as a tuple."""
-    if isinstance(units, (str, bytes)) or not hasattr(units, "__len__") or len(units) == 0:
-        raise ValueError(f"`{name}` must be a non-empty sequence of positive integers; received {units!r}.")
-    return tuple(check_positive_int(u, f"{name}[{i}]") for i, u in enumerate(units))
+def _plain_dict(value):
+    """A dict attribute as a plain dict (Keras tracks a layer's dict attributes in a wrapper), or None."""
+    return None if value is None else {str(key): float(item) for key, item in value.items()}
 
 
 @register
@@ -303,9 +137,9 @@ class CCoLModel(ModelLoss, keras.Model):
     """Cyclic co-learning of grounding and separation, one stage at a time.
 
     Args:
-        stage: ``"grounding"``, ``"separate"``, ``"colearn"`` or ``"cyclic"``
-            (the loss of ``fit``; see the module docstring).
-        audio_net: ``"vggish"`` or ``"small"``.
+        stage: ``"grounding"``, ``"separate"``, ``"colearn"``, ``"cyclic"``
+            or ``"oracle"`` (the loss of ``fit``; see the module docstring).
+        audio_net: ``"vggish"``, ``"small"`` or ``"object"``.
         object_net: ``"resnet18"`` or ``"small"``.
         audio_shape: (bins, frames, 1) of the spectrograms.
         object_shape: (H, W, 3) of the object crops.
@@ -319,6 +153,14 @@ class CCoLModel(ModelLoss, keras.Model):
         seed: seed of the random negative objects.
         audio_weights: optional ``.weights.h5`` path for the grounding audio net.
         object_weights: optional ``.weights.h5`` path for the grounding object net.
+        audio_pool: the audio net's global pool, ``"max"`` (the authors') or ``"average"``.
+        freeze_object_net: never train the grounding object net (the
+            authors' frozen ImageNet frame net; load pretrained weights first).
+        freeze_audio_net: never train the grounding audio net.
+        learning_rate_multipliers: dict network (:data:`NETWORKS`) → its
+            learning rate as a multiple of the optimizer's; ``None``: the
+            stage's default (:data:`STAGE_LEARNING_RATE_MULTIPLIERS`, the
+            authors'), kept stage by stage; a dict applies to every stage.
         **kwargs: ``keras.Model`` arguments.
 
     Call arguments:
@@ -360,6 +202,10 @@ class CCoLModel(ModelLoss, keras.Model):
         seed=0,
         audio_weights=None,
         object_weights=None,
+        audio_pool="max",
+        freeze_object_net=False,
+        freeze_audio_net=False,
+        learning_rate_multipliers=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -368,7 +214,7 @@ class CCoLModel(ModelLoss, keras.Model):
         self.object_net_config = check_choice(object_net, "object_net", OBJECT_NETS)
         self.audio_shape = check_input_shape(audio_shape, "audio_shape", channels=1)
         self.object_shape = check_input_shape(object_shape, "object_shape", channels=3)
-        self.grounding_units = _units(grounding_units, "grounding_units")
+        self.grounding_units = check_units(grounding_units, "grounding_units")
         self.separator_depth = check_positive_int(separator_depth, "separator_depth")
         self.separator_base_channels = check_positive_int(separator_base_channels, "separator_base_channels")
         self.separator_channels = check_positive_int(separator_channels, "separator_channels")
@@ -383,8 +229,23 @@ class CCoLModel(ModelLoss, keras.Model):
         self.seed = None if seed is None else check_nonnegative_int(seed, "seed")
         self.audio_weights = audio_weights
         self.object_weights = object_weights
+        self.audio_pool = check_choice(audio_pool, "audio_pool", AUDIO_POOLS)
+        self.freeze_object_net = check_bool(freeze_object_net, "freeze_object_net")
+        self.freeze_audio_net = check_bool(freeze_audio_net, "freeze_audio_net")
+        if learning_rate_multipliers is not None:
+            if not isinstance(learning_rate_multipliers, dict) or set(learning_rate_multipliers) - set(NETWORKS):
+                raise ValueError(
+                    f"`learning_rate_multipliers` must be a dict with keys in {list(NETWORKS)}; "
+                    f"received {learning_rate_multipliers!r}."
+                )
+            learning_rate_multipliers = {
+                k: check_number(v, f"learning_rate_multipliers[{k!r}]", minimum=0) for k, v in learning_rate_multipliers.items()
+            }
+        self.learning_rate_multipliers = learning_rate_multipliers
 
-        self.audio_net = ccol_audio_net(self.audio_net_config, self.audio_shape, audio_weights, name="audio_net")
+        self.audio_net = ccol_audio_net(
+            self.audio_net_config, self.audio_shape, audio_weights, name="audio_net", pooling=self.audio_pool
+        )
         self.object_net = ccol_object_net(self.object_net_config, self.object_shape, object_weights, name="object_net")
         self.grounding = GroundingNet(self.grounding_units, name="grounding")
         self.separator = ObjectConditionedSeparator(
@@ -396,11 +257,47 @@ class CCoLModel(ModelLoss, keras.Model):
             name="separator",
         )
         self.seed_generator = keras.random.SeedGenerator(seed)
-        if self.stage == "separate":  # the grounding-only baseline: grounding frozen (batch norm too)
+        if self.stage in ("separate", "oracle"):  # the separator alone: grounding frozen (batch norm too)
             for net in (self.audio_net, self.object_net, self.grounding):
                 net.trainable = False
         if self.stage == "grounding":  # l1 alone: no gradient reaches the separator, so it stays as it is
             self.separator.trainable = False
+        if self.freeze_object_net:
+            self.object_net.trainable = False
+        if self.freeze_audio_net:
+            self.audio_net.trainable = False
+
+    @property
+    def stage_learning_rate_multipliers(self):
+        """Each network's learning rate as a multiple of the optimizer's, in this model's stage (dict over :data:`NETWORKS`)."""
+        given = self.learning_rate_multipliers
+        if given is None:
+            given = STAGE_LEARNING_RATE_MULTIPLIERS.get(self.stage, {})
+        return {name: float(given.get(name, 1.0)) for name in NETWORKS}
+
+    def network_variables(self):
+        """The trainable variables of each network (dict over :data:`NETWORKS`; frozen networks have none)."""
+        if not self.built:
+            self.build()
+        nets = {"audio_net": self.audio_net, "object_net": self.object_net, "grounding": self.grounding,
+                "separator": self.separator}
+        return {name: list(nets[name].trainable_variables) for name in NETWORKS}
+
+    def compile(self, optimizer="rmsprop", **kwargs):
+        """``keras.Model.compile``, the optimizer running each network at its multiple of the learning rate.
+
+        When a network's multiplier (:attr:`stage_learning_rate_multipliers`)
+        differs from 1, ``optimizer`` (an instance or a name) is replaced by
+        the same optimizer, same settings, whose step for that network's
+        variables is scaled (:func:`avcourse.training.ccol.network_rate_optimizer`).
+        """
+        multipliers = self.stage_learning_rate_multipliers
+        if any(value != 1.0 for value in multipliers.values()):
+            from avcourse.training.ccol import network_rate_optimizer
+
+            variables = self.network_variables()
+            optimizer = network_rate_optimizer(optimizer, [(variables[name], multipliers[name]) for name in NETWORKS])
+        super().compile(optimizer=optimizer, **kwargs)
 
     @property
     def stage_loss_weights(self):
@@ -445,8 +342,12 @@ class CCoLModel(ModelLoss, keras.Model):
         mixture_logits = self.grounding.logits(
             mixture_features + ops.zeros_like(object_features[:, 0, ..., :1]), object_features[:, 0]
         )  # (B, v, n, 2)
-        masks = self.separator(mixture, objects, training=training)  # (B, 4, F, T)
-        masks = ops.reshape(masks, (-1, 2, 2) + self.audio_shape[:2])
+        if training and self.stage == "grounding":
+            # The warm-up's loss (l1) never reads the masks: skip the separator (zero masks) while training.
+            masks = ops.zeros_like(mixture_logits[..., 0])[..., None, None] + ops.zeros(self.audio_shape[:2], mixture_logits.dtype)
+        else:
+            masks = self.separator(mixture, objects, training=training)  # (B, 4, F, T)
+            masks = ops.reshape(masks, (-1, 2, 2) + self.audio_shape[:2])
         own = ops.stack([pair_logits[:, 0, 0], pair_logits[:, 1, 1]], axis=1)  # (B, v, n, 2)
         return {
             "pair_logits": pair_logits,
@@ -465,7 +366,8 @@ class CCoLModel(ModelLoss, keras.Model):
         return ops.sum(other * one_hot[..., None], axis=2)
 
     def loss_components(self, x, y_pred, *, per_example=False):
-        """Every CCoL loss term on a batch (a dict of scalars): ``l1``, ``l2``, ``l3``, ``l1_cyclic``, ``l3_cyclic``.
+        """Every CCoL loss term on a batch (a dict of scalars): ``l1``, ``l2``, ``l3``, ``l1_cyclic``, ``l3_cyclic``
+        (and ``l2_oracle``, ``l2`` gated by the true labels, when the batch holds ``sounding``).
 
         Args:
             x: the batch (needs ``mixture_magnitude`` and ``source_magnitudes``).
@@ -488,7 +390,13 @@ class CCoLModel(ModelLoss, keras.Model):
         magnitudes = dict(source_magnitudes=sources, mixture_magnitude=mixture_magnitude, weight=weight)
         distances = grounding_losses.mask_distances(masks=masks, **magnitudes)
         options = dict(from_logits=True, per_example=per_example)
-        return {
+        terms = {}
+        if "sounding" in x:  # the Oracle's separation loss: the true sounding labels as gates
+            true_gates = ops.reshape(ops.cast(x["sounding"], masks.dtype), (-1, 2, 2))
+            terms["l2_oracle"] = grounding_losses.gated_separation_loss(
+                masks=masks, gates=true_gates, per_example=per_example, **magnitudes
+            )
+        return terms | {
             "l1": 0.5 * sum(grounding_losses.grounding_mil_loss(own[v], negatives[:, v], **options) for v in range(2)),
             "l2": grounding_losses.gated_separation_loss(masks=masks, gates=gates, per_example=per_example, **magnitudes),
             "l3": grounding_losses.mixture_grounding_loss(mixture_logits, **options),
@@ -500,6 +408,8 @@ class CCoLModel(ModelLoss, keras.Model):
     def example_losses(self, x, y, y_pred):
         """The stage's weighted sum of the loss terms, per sample (B,)."""
         components = self.loss_components(x, y_pred, per_example=True)
+        if "l2_oracle" in self.stage_loss_weights and "l2_oracle" not in components:
+            raise ValueError("the 'oracle' stage needs the batch's 'sounding' labels (as ccol_dataset yields).")
         return sum(weight * components[name] for name, weight in self.stage_loss_weights.items())
 
     def with_stage(self, stage):
@@ -531,8 +441,12 @@ class CCoLModel(ModelLoss, keras.Model):
             "separator_channels": self.separator_channels,
             "epsilon": self.epsilon,
             "weighted": self.weighted,
-            "loss_weights": copy.deepcopy(self.loss_weights),
+            "loss_weights": _plain_dict(self.loss_weights),
             "seed": self.seed,
             "audio_weights": self.audio_weights,
             "object_weights": self.object_weights,
+            "audio_pool": self.audio_pool,
+            "freeze_object_net": self.freeze_object_net,
+            "freeze_audio_net": self.freeze_audio_net,
+            "learning_rate_multipliers": _plain_dict(self.learning_rate_multipliers),
         }

@@ -4,7 +4,7 @@
 mixture, and one visual vector tiled at its bottleneck, to a mask over the
 mixture's time-frequency bins. :class:`~avcourse.models.separator.VisuallyGuidedSeparator`
 trains it by mix-and-separate; CCoL's
-:class:`~avcourse.models.ccol.ObjectConditionedSeparator` uses it without
+:class:`~avcourse.models.ccol_nets.ObjectConditionedSeparator` uses it without
 visual conditioning as its audio network. ``UNetSeparator`` and
 ``MASK_TYPES`` are importable from :mod:`avcourse.models.separator` as well.
 
@@ -92,7 +92,7 @@ class UNetSeparator(ModelLoss, keras.Model):
             ``C`` channels and the network returns that map unactivated, an
             audio feature map (B, bins, frames, C) such as CCoL's, whose masks
             come from a dot product with an object vector
-            (:class:`avcourse.models.ccol.ObjectConditionedSeparator`).
+            (:class:`avcourse.models.ccol_nets.ObjectConditionedSeparator`).
         visual_dim: ``0`` builds the U-Net without visual conditioning (no
             ``"visual"`` input); used with ``output_channels``.
 

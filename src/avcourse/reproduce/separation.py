@@ -59,6 +59,8 @@ from avcourse.metrics.separation import bss_eval_batch
 from avcourse.models.separator import UNetSeparator, VisuallyGuidedSeparator, cavl_visual_vectors
 from avcourse.reproduce import cavl as cavl_reproduction
 
+__all__ = ["CONDITIONINGS", "RECIPES", "SECTIONS", "SeparationRecipe", "run"]
+
 SECTIONS = [("Separation of held-out two-source mixtures (cf. CAVL Table 4)", "separation")]
 
 CONDITIONINGS = ("Model-Center", "Model-Mask", "oracle-box")

@@ -13,6 +13,12 @@
   ``Σ_n gate_n · M_n`` (its objects' masks gated by the binarised grounding,
   or by the true sounding labels for the oracle), reconstructed with the
   mixture's phase and scored with BSS-eval against the video's true sound.
+* :func:`network_rate_optimizer`: an optimizer whose step is scaled per
+  network, for the authors' learning rate per network (``train_col.sh``);
+  :meth:`avcourse.models.CCoLModel.compile` applies it.
+* :func:`cycle_choices` and :class:`CycleMonitor`: does the cycle's
+  ``argmin_n d_n`` pick the truly sounding object more often than the MIL
+  choice does? Measured on a fixed set of samples after every epoch.
 
 Facts from the authors' code (``YapengTian/CCOL-CVPR21``):
 ``code/scripts/train_grd.sh`` (40 epochs, lr 1e-4, steps at 20 and 30),
@@ -21,7 +27,10 @@ Facts from the authors' code (``YapengTian/CCOL-CVPR21``):
 grounding run), ``code/scripts/train_ccol.sh`` (60 epochs, lr 1e-5, steps at
 30 and 50, warm-started from the co-learning run); Adam; the learning rates
 are multiplied by 0.1 at each step (``adjust_learning_rate``). One optimizer
-learning rate per stage is used here.
+learning rate per stage, and each network's multiple of it (the grounding
+nets at 0.1 x in co-learning, :data:`~avcourse.models.ccol.STAGE_LEARNING_RATE_MULTIPLIERS`),
+is used here. ``train_ccol.sh`` as stored (commit ``32ada71``) sets every
+rate to 1e-5, with ``#1e-4`` comments beside the separation nets' rates.
 
 Example:
     ```python
@@ -43,8 +52,11 @@ from avcourse.training.curriculum import Stage
 
 __all__ = [
     "CCOL_SCHEDULE",
+    "CycleMonitor",
     "ccol_stages",
     "collect",
+    "cycle_choices",
+    "network_rate_optimizer",
     "grounding_accuracy",
     "mixture_scores",
     "predict",
@@ -72,7 +84,8 @@ def ccol_stages(epochs=None, *, learning_rates=None, learning_rate_steps=None, d
         decay: the step decay's factor (0.1).
         variants: the model variants of the stages; default
             ("grounding", "colearn", "cyclic"). ("grounding", "separate") gives
-            the grounding-only baseline, ("grounding", "colearn") CoL.
+            the grounding-only baseline, ("grounding", "colearn") CoL,
+            ("grounding", "oracle") the separator trained with the true gates.
 
     Returns:
         list of :class:`~avcourse.training.curriculum.Stage` with ``variant``
@@ -87,7 +100,7 @@ def ccol_stages(epochs=None, *, learning_rates=None, learning_rate_steps=None, d
     """
     defaults = {variant: (e, lr, steps) for variant, e, lr, steps in CCOL_SCHEDULE}
     variants = tuple(variants or ("grounding", "colearn", "cyclic"))
-    known = ("grounding", "separate", "colearn", "cyclic")
+    known = ("grounding", "separate", "colearn", "cyclic", "oracle")
     for variant in variants:
         if variant not in known:
             raise ValueError(f"`variants` must hold names in {known}; received {variant!r}.")
@@ -253,3 +266,148 @@ def mixture_scores(data):
     """BSS-eval of the unprocessed mixture used as every video's estimate (the reference row)."""
     mixtures = np.repeat(np.asarray(data["mixture_waveform"], "float32")[:, None], 2, axis=1)
     return _mean_scores(data["source_waveforms"], mixtures)
+
+
+class _NetworkRates:
+    """Mixin for a Keras optimizer: the step of each variable scaled by its network's multiplier.
+
+    ``update_step(gradient, variable, learning_rate)`` is every Keras
+    optimizer's per-variable update, on every backend; scaling its
+    ``learning_rate`` scales the step exactly as a separate optimizer with
+    that rate would (for Adam, scaling the gradient instead would change
+    nothing: Adam's step does not depend on the gradient's scale). The
+    step decay of a ``LearningRateScheduler`` acts on the base rate, so the
+    ratios between networks stay fixed.
+    """
+
+    def set_variable_multipliers(self, groups):
+        self._multiplier_groups = [(list(variables), float(multiplier)) for variables, multiplier in groups]
+
+    def build(self, variables):
+        super().build(variables)
+        by_key = {}
+        for group, multiplier in getattr(self, "_multiplier_groups", []):
+            for variable in group:
+                by_key[self._var_key(variable)] = multiplier
+        self._multipliers = [by_key.get(self._var_key(variable), 1.0) for variable in variables]
+
+    def update_step(self, gradient, variable, learning_rate):
+        multiplier = self._multipliers[self._get_variable_index(variable)]
+        if multiplier != 1.0:
+            learning_rate = learning_rate * multiplier
+        return super().update_step(gradient, variable, learning_rate)
+
+
+_RATE_CLASSES = {}
+
+
+def network_rate_optimizer(optimizer, groups):
+    """``optimizer`` (an instance or a name) again, same class and settings, with a learning rate per group of variables.
+
+    Args:
+        optimizer: a Keras optimizer instance or identifier (``"adam"``);
+            not yet used (its state is not carried over).
+        groups: sequence of ``(variables, multiplier)``: those variables
+            train at ``multiplier`` x the optimizer's learning rate (0
+            freezes them); other variables at the rate itself.
+
+    Returns:
+        an instance of a subclass of ``optimizer``'s class whose
+        ``update_step`` scales the rate of each variable by its group's
+        multiplier; ``learning_rate`` (and a scheduler setting it) stays the
+        base rate. Its ``get_config`` is the original's (the multipliers
+        belong to the model, not to a saved optimizer).
+
+    Example:
+        ```python
+        model.compile(optimizer=network_rate_optimizer(
+            keras.optimizers.Adam(1e-4), [(model.grounding.trainable_variables, 0.1)]))
+        ```
+    """
+    optimizer = keras.optimizers.get(optimizer)
+    mro = type(optimizer).__mro__
+    base = mro[mro.index(_NetworkRates) + 1] if isinstance(optimizer, _NetworkRates) else type(optimizer)
+    if base not in _RATE_CLASSES:
+        _RATE_CLASSES[base] = type(f"NetworkRate{base.__name__}", (_NetworkRates, base), {})
+    scaled = _RATE_CLASSES[base].from_config(optimizer.get_config())
+    scaled.set_variable_multipliers(groups)
+    return scaled
+
+
+def cycle_choices(model, data, batch_size=8, outputs=None):
+    """Which object of each video the cycle and MIL pick as the positive, against the truth.
+
+    For every bag (sample, video), on the given samples:
+
+    * ``"d_n"``: the cycle's positive ``argmin_n d_{v,n}`` (the separator's
+      mask distances, :func:`~avcourse.losses.grounding.mask_distances`,
+      weighted as the model's loss is);
+    * ``"mil"``: ``l1``'s positive ``argmin_n CE(g(a_v, o_{v,n}), sounding)``
+      (the video's own sound);
+    * ``"mixture_mil"``: ``l3``'s positive (the mixture instead of the own sound).
+
+    Args:
+        model: a :class:`~avcourse.models.CCoLModel`.
+        data: dict of numpy arrays of ``ccol_dataset`` samples (with
+            ``sounding``, ``mixture_magnitude`` and ``source_magnitudes``).
+        batch_size: prediction batch size.
+        outputs: precomputed :func:`predict` outputs.
+
+    Returns:
+        dict: the share of bags in which each choice is the truly sounding
+        object (``"d_n"``, ``"mil"``, ``"mixture_mil"``) and ``"agree"``,
+        the share in which ``d_n`` and MIL pick the same object.
+    """
+    from avcourse.losses import grounding as grounding_losses
+
+    if not isinstance(data, dict):
+        data = collect(data)
+    outputs = outputs if outputs is not None else predict(model, data, batch_size)
+    weight = audio.magnitude_weight(data["mixture_magnitude"]) if model.weighted else None
+    distances = np.asarray(
+        keras.ops.convert_to_numpy(
+            grounding_losses.mask_distances(
+                masks=outputs["masks"],
+                source_magnitudes=np.asarray(data["source_magnitudes"], "float32"),
+                mixture_magnitude=np.asarray(data["mixture_magnitude"], "float32"),
+                weight=weight,
+            )
+        )
+    )
+    truth = np.argmax(np.asarray(data["sounding"]).reshape(-1, 2, 2), axis=-1)
+    by_distance = np.argmin(distances, axis=-1)
+    by_mil = np.argmax(outputs["solo_scores"][..., 0], axis=-1)  # min CE toward sounding = max p(sounding)
+    by_mixture = np.argmax(outputs["mixture_scores"][..., 0], axis=-1)
+    return {
+        "d_n": float(np.mean(by_distance == truth)),
+        "mil": float(np.mean(by_mil == truth)),
+        "mixture_mil": float(np.mean(by_mixture == truth)),
+        "agree": float(np.mean(by_distance == by_mil)),
+    }
+
+
+class CycleMonitor(keras.callbacks.Callback):
+    """After every epoch, :func:`cycle_choices` on fixed samples, kept in :attr:`records`.
+
+    Args:
+        data: dict of numpy arrays of ``ccol_dataset`` samples (e.g. the
+            first training samples: the choices the losses make).
+        label: a name for the stage, stored with every record.
+        batch_size: prediction batch size.
+
+    Attributes:
+        records: list of dicts ``{"stage", "epoch", "d_n", "mil", "mixture_mil", "agree"}``
+            (one per epoch, 1-based), shared between stages when the same
+            monitor is passed again with another ``label``.
+    """
+
+    def __init__(self, data, label="", batch_size=8, records=None):
+        super().__init__()
+        self.data = data
+        self.label = label
+        self.batch_size = batch_size
+        self.records = [] if records is None else records
+
+    def on_epoch_end(self, epoch, logs=None):
+        choices = cycle_choices(self.model, self.data, self.batch_size)
+        self.records.append({"stage": self.label, "epoch": epoch + 1, **choices})

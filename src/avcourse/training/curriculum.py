@@ -23,6 +23,8 @@ import keras
 
 from avcourse._validation import check_positive_int
 
+__all__ = ["CurriculumResult", "Stage", "curriculum_stages", "no_curriculum_stage", "run_curriculum"]
+
 
 @dataclasses.dataclass(frozen=True)
 class Stage:

@@ -49,6 +49,15 @@ import keras
 
 from avcourse._validation import check_positive_int
 
+__all__ = [
+    "STRATEGIES",
+    "Distribution",
+    "make_distribution",
+    "per_replica_batch_size",
+    "set_mixed_precision",
+    "use_logical_cpus",
+]
+
 STRATEGIES = ("default", "mirrored", "multi_worker", "jax_data_parallel")
 _BACKENDS = {"mirrored": "tensorflow", "multi_worker": "tensorflow", "jax_data_parallel": "jax"}
 

@@ -33,6 +33,8 @@ from avcourse.metrics.object_masks import (
     random_object_heatmap,
 )
 
+__all__ = ["BASELINES", "OBJECT_BASELINES", "localization_results", "match_roc_auc", "object_localization_results"]
+
 BASELINES = ("whole image", "centre prior", "random")
 
 

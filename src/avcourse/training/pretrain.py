@@ -31,6 +31,8 @@ import keras
 
 from avcourse._validation import check_positive_int
 
+__all__ = ["MODALITIES", "POOLINGS", "pretrain_trunk", "trunk_classifier"]
+
 MODALITIES = ("audio", "image")
 
 

@@ -15,6 +15,8 @@ from avcourse.training.recipes.config import adam, audio_shape, image_shape
 from avcourse.training.recipes.inputs import clip_inputs, scenes, shard_records
 from avcourse.training.recipes.run import final_weights
 
+__all__ = ["build_cavl", "build_models", "evaluate", "stages", "train"]
+
 
 def build_cavl(config, section="model", num_audio_clusters=1):
     """The :class:`~avcourse.models.CAVLModel` of the recipe's ``section`` (``model``, or ``cavl`` for separation)."""
@@ -75,7 +77,7 @@ def _trained(config, folder):
     """The CAVL model of a run directory, as its last stage left it."""
     schedule = stages(config)
     model = build_cavl(config, num_audio_clusters=schedule[-1].num_audio_clusters)
-    model(model._dummy_inputs())
+    model.build()
     model.load_weights(final_weights(folder, schedule[-1].name))
     return model, schedule
 

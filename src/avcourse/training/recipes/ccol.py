@@ -8,6 +8,8 @@ from avcourse.training.recipes.config import adam, audio_config, audio_shape
 from avcourse.training.recipes.inputs import batches, shard, synthetic
 from avcourse.training.recipes.run import final_weights
 
+__all__ = ["build_ccol", "build_models", "evaluate", "stages", "train"]
+
 
 def stages(config):
     """CCoL's stages (:func:`avcourse.training.ccol.ccol_stages`) of the recipe's ``training`` section."""

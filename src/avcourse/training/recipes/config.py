@@ -18,6 +18,20 @@ from avcourse import audio
 from avcourse._validation import check_nonnegative_int, check_number, check_positive_int
 from avcourse.training import distribute
 
+__all__ = [
+    "NULLABLE",
+    "RESUMABLE_CHANGES",
+    "SOURCES",
+    "adam",
+    "apply_overrides",
+    "audio_config",
+    "audio_shape",
+    "check",
+    "flatten",
+    "image_shape",
+    "read_yaml",
+]
+
 SOURCES = ("shards", "synthetic")
 _REQUIRED = ("task", "seed", "audio", "data", "model", "training")
 # Keys that may differ when a run is resumed: they change how, not what, is trained.

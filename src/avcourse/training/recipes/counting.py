@@ -6,6 +6,8 @@ from avcourse.training.recipes.config import audio_shape
 from avcourse.training.recipes.inputs import scenes
 from avcourse.training.recipes.run import final_weights
 
+__all__ = ["build_counter", "build_models", "evaluate", "train"]
+
 
 def build_counter(config):
     """The :class:`~avcourse.models.SourceCounter` of the recipe, built."""

@@ -9,6 +9,8 @@ training scenes from the recipe's ``seed`` and test scenes from
 
 from avcourse.training.recipes.config import audio_config, audio_shape
 
+__all__ = ["batches", "clip_inputs", "scenes", "shard", "shard_records", "synthetic"]
+
 
 def synthetic(config, split):
     """Seed and count of a split of the synthetic world (test scenes never overlap training seeds)."""

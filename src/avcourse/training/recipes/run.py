@@ -27,6 +27,8 @@ import yaml
 
 from avcourse.training.recipes.config import RESUMABLE_CHANGES, flatten, read_yaml
 
+__all__ = ["Run", "Start", "final_weights", "resolve_dir", "save_or_compare"]
+
 
 class Run:
     """A run directory: resolved config, stage progress and the per-stage callbacks."""

@@ -16,6 +16,8 @@ from avcourse.training.recipes.config import adam, audio_config
 from avcourse.training.recipes.inputs import batches, scenes, shard, shard_records, synthetic
 from avcourse.training.recipes.run import final_weights
 
+__all__ = ["build_models", "evaluate", "train"]
+
 # The arrays of one mix-and-separate example, in the order the shard pipeline's numpy function returns them.
 _MIXTURE_KEYS = ("mixture", "mixture_magnitude", "source_magnitudes", "mixture_waveform", "source_waveforms")
 
@@ -162,7 +164,7 @@ def _separator_model(config, visual_dim):
 def _separation_cavl(config, folder, run=None):
     """The C1 CAVL model giving the visual vectors: from ``cavl_weights``, or trained as stage ``cavl_c1``."""
     model = build_cavl(config, "cavl")
-    model(model._dummy_inputs())
+    model.build()
     if config["cavl_weights"]:
         model.load_weights(config["cavl_weights"])
     elif run is None:  # evaluating: the run trained it
