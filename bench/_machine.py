@@ -2,6 +2,7 @@
 
 import os
 import platform
+import time
 
 
 def load_average():
@@ -43,3 +44,14 @@ def limit_threads(threads):
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(threads)
     return f"{threads} thread(s) per library"
+
+
+def timed(functions, repeats):
+    """Wall times of ``repeats`` calls of each function, the functions' calls alternating."""
+    times = [[] for _ in functions]
+    for _ in range(repeats):
+        for function, record in zip(functions, times):
+            started = time.perf_counter()
+            function()
+            record.append(time.perf_counter() - started)
+    return times

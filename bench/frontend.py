@@ -54,7 +54,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from _machine import limit_threads, load_average, machine_line  # noqa: E402
+from _machine import limit_threads, load_average, machine_line, timed  # noqa: E402
 
 np = None  # imported in main(), after the thread settings are in the environment
 
@@ -89,17 +89,6 @@ def machine_info(torch):
     }
     versions["torch"] = torch.__version__ if torch is not None else "not installed (numpy grid_sample)"
     return machine_line(versions)
-
-
-def timed(functions, repeats):
-    """Wall times of ``repeats`` calls of each function, the functions' calls alternating."""
-    times = [[] for _ in functions]
-    for _ in range(repeats):
-        for function, record in zip(functions, times):
-            started = time.perf_counter()
-            function()
-            record.append(time.perf_counter() - started)
-    return times
 
 
 def clips(count, seed=0):

@@ -32,7 +32,7 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from _machine import limit_threads, load_average, machine_line  # noqa: E402
+from _machine import limit_threads, load_average, machine_line, timed  # noqa: E402
 
 np = None  # imported in main(), after the thread settings are in the environment
 
@@ -65,12 +65,7 @@ def median_seconds(*functions, repeats, warmup=2):
     for function in functions:
         for _ in range(warmup):
             function()
-    times = [[] for _ in functions]
-    for _ in range(repeats):
-        for function, record in zip(functions, times):
-            started = time.perf_counter()
-            function()
-            record.append(time.perf_counter() - started)
+    times = timed(functions, repeats)
     medians = [statistics.median(record) for record in times]
     return medians[0] if len(medians) == 1 else medians
 
