@@ -62,6 +62,24 @@ from avcourse.training.evaluation import localization_results, match_roc_auc, ob
 from avcourse.training.pretrain import pretrain_trunk
 from avcourse.training.probe import linear_probe
 
+__all__ = [
+    "FREEZE_AUDIO_TRUNK",
+    "RECIPES",
+    "SECTIONS",
+    "SOLO",
+    "CavlRecipe",
+    "alignment_targets",
+    "build_model",
+    "c1_stage",
+    "calibrate_margin",
+    "pretrain",
+    "run",
+    "scene_data",
+    "timbre_probe",
+    "train_c1_model",
+    "train_stages",
+]
+
 # (title, table name) of each table, in report order (``avcourse reproduce cavl``).
 SECTIONS = [
     ("Timbre: instrument accuracy on unheard phrases", "timbre"),
