@@ -33,7 +33,6 @@ Usage (with avcourse installed, e.g. ``pip install -e .``)::
 import argparse
 import os
 import statistics
-import time
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -41,7 +40,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from _machine import machine_line  # noqa: E402
+from _machine import machine_line, timed  # noqa: E402
 
 from avcourse.models.separator import UNetSeparator  # noqa: E402
 
@@ -84,13 +83,7 @@ def make_model(kwargs, jit_compile, weights=None):
 
 def interleaved(calls, repeats):
     """Median seconds per call of each callable, the callables alternating in every repeat."""
-    times = [[] for _ in calls]
-    for _ in range(repeats):
-        for call, record in zip(calls, times):
-            start = time.perf_counter()
-            call()
-            record.append(time.perf_counter() - start)
-    return [statistics.median(record) for record in times]
+    return [statistics.median(record) for record in timed(calls, repeats)]
 
 
 def bench_config(name, repeats, infer_batch=8, train_batch=None):

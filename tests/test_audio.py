@@ -82,6 +82,15 @@ def test_stft_rejects_bad_waveforms(waveform, message):
 # --------------------------------------------------------------------------- warp
 
 
+def _add_bilinear_taps(row, position):
+    """Add linear interpolation weights for the fractional index ``position`` to ``row`` (grid_sample's taps)."""
+    low = int(np.floor(position))
+    weight_high = position - low
+    row[low] += 1 - weight_high
+    if weight_high > 0:
+        row[low + 1] += weight_high
+
+
 def _reference_warp(num_bins, num_warped):
     """Sound of Pixels' warpgrid + grid_sample(align_corners=True), written out in numpy."""
     matrix = np.zeros((num_warped, num_bins))
@@ -89,11 +98,7 @@ def _reference_warp(num_bins, num_warped):
         y = -1 + 2 * row / (num_warped - 1)
         source = (21 ** ((y + 1) / 2) - 11) / 10  # normalised coordinate on the linear axis
         position = (source + 1) / 2 * (num_bins - 1)
-        low = int(np.floor(position))
-        weight_high = position - low
-        matrix[row, low] += 1 - weight_high
-        if weight_high > 0:
-            matrix[row, low + 1] += weight_high
+        _add_bilinear_taps(matrix[row], position)
     return matrix
 
 
@@ -134,11 +139,7 @@ def _reference_unwarp(num_bins, num_warped):
     for row in range(num_bins):
         y = -1 + 2 * row / (num_bins - 1)
         position = min((np.log(y * 10 + 11) / np.log(21) * 2 - 1 + 1) / 2 * (num_warped - 1), num_warped - 1)
-        low = int(np.floor(position))
-        weight_high = position - low
-        matrix[row, low] += 1 - weight_high
-        if weight_high > 0:
-            matrix[row, low + 1] += weight_high
+        _add_bilinear_taps(matrix[row], position)
     return matrix
 
 
