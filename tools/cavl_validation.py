@@ -10,11 +10,21 @@ read. docs/results.md quotes its printed lines.
     python tools/cavl_validation.py --seed 0            # the recipe's choices
     python tools/cavl_validation.py --seed 0 --freeze-audio never --no-centre --softmax-audio
     python tools/cavl_validation.py --c2-lr 1e-3 1e-4    # then C2 (two-source scenes) from that C1
+    python tools/cavl_validation.py --curriculum         # Fig. 4b: ROC-AUC on three-source scenes a stage
 
 With ``--c2-lr`` it also trains stage C2 (4 epochs on ``split="fit"``
 two-source scenes) from the C1 model at each rate, and prints one-source
 pointing and where the audio centres align on two-source validation scenes
 (the reproduction's ``c2_alignment``), the C1 model's first.
+
+With ``--curriculum`` it trains the recipe's C1 -> C2 -> C3 schedule and the
+reproduction's other C3 starts, and prints the match ROC-AUC and per-source
+pointing on 256 three-source validation scenes after every stage and for
+every start: the pretrained model untrained, the curriculum after C1, C2 and
+C3, C3 trained from the pretrained trunks for as many epochs as the
+curriculum's C3 (at its rate and at the base rate) and for all the
+curriculum's epochs, mixed 1-3 sources for all of them, and C3 from the
+curriculum's C2 model at the base rate for C3's epochs and for all of them.
 """
 
 import argparse
@@ -27,7 +37,7 @@ import keras
 
 from avcourse.data.world import VALIDATION_SEED
 from avcourse.reproduce import cavl
-from avcourse.training.curriculum import curriculum_stages
+from avcourse.training.curriculum import curriculum_stages, no_curriculum_stage
 from avcourse.training.evaluation import match_roc_auc, object_localization_results
 
 
@@ -47,6 +57,7 @@ def main():
     parser.add_argument("--c2-lr", type=float, nargs="*", default=[], help="train C2 from the C1 model at these rates")
     parser.add_argument("--c2-epochs", type=int, default=4)
     parser.add_argument("--fixed-margin", action="store_true", help="C2 keeps C1's margin instead of k_a times it")
+    parser.add_argument("--curriculum", action="store_true", help="Fig. 4b: three-source ROC-AUC after each stage and start")
     parser.add_argument("--c2-freeze-audio", default="c1", choices=["c1", "always"], help="'always': C2 keeps the audio trunk frozen")
     args = parser.parse_args()
     recipe = dataclasses.replace(
@@ -74,6 +85,9 @@ def main():
         print(tag, "pointing, mask IoU:", rows, "ROC-AUC:", round(match_roc_auc(m, validation), 3),
               f"[{time.perf_counter() - started:.0f} s]", flush=True)
 
+    if args.curriculum:
+        curriculum_starts(recipe, pretrained, args.seed, started)
+        return
     report("zero-shot", model)
     if args.epochs:
         c1_recipe = dataclasses.replace(recipe, epochs_per_stage=(args.epochs,) + recipe.epochs_per_stage[1:])
@@ -94,6 +108,39 @@ def main():
                                    result.model, split="fit").model
             report(f"after C2 at {rate}", c2.with_num_clusters(1, 1 + args.extra))
             alignment(f"after C2 at {rate}", c2)
+
+
+def curriculum_starts(recipe, pretrained, seed, started):
+    """Fig. 4b on validation: where the three-source ROC-AUC goes, stage by stage and start by start."""
+    three = cavl.scene_data(recipe, 256, 3, VALIDATION_SEED, "validation", with_ground_truth=True)
+
+    def report(tag, m):
+        m = m.with_num_clusters(3, 3 + recipe.extra_visual_clusters)
+        pointing = object_localization_results(m, three, seed=seed)["aligned"]["pointing"]
+        print(f"{tag:48s} ROC-AUC {match_roc_auc(m, three):.3f}  pointing {pointing:.3f}  "
+              f"[{time.perf_counter() - started:.0f} s]", flush=True)
+
+    epochs = list(recipe.epochs_per_stage)
+    stages = curriculum_stages(3, base_learning_rate=recipe.learning_rate, decay=recipe.stage_decay, epochs=epochs)
+    report("pretrained, untrained", cavl.build_model(recipe, pretrained))
+    curriculum = cavl.train_stages(recipe, stages, seed, cavl.build_model(recipe, pretrained), split="fit")
+    for name, m in zip(("C1", "C2", "C3 (from C2)"), curriculum.stage_models):
+        report(f"curriculum after {name}", m)
+    starts = {
+        f"C3 from pretrained, {epochs[2]} epochs at C3's rate": [stages[2]],
+        f"C3 from pretrained, {epochs[2]} epochs at the base rate": [
+            dataclasses.replace(stages[2], learning_rate=recipe.learning_rate)],
+        f"C3 from pretrained, {sum(epochs)} epochs at the base rate": [
+            dataclasses.replace(stages[2], epochs=sum(epochs), learning_rate=recipe.learning_rate)],
+        f"mixed 1-3 sources, {sum(epochs)} epochs at the base rate": no_curriculum_stage(
+            3, learning_rate=recipe.learning_rate, epochs=sum(epochs)),
+    }
+    for name, schedule in starts.items():
+        report(name, cavl.train_stages(recipe, schedule, seed, cavl.build_model(recipe, pretrained), split="fit").model)
+    for c3_epochs in (epochs[2], sum(epochs)):
+        schedule = [dataclasses.replace(stages[2], epochs=c3_epochs, learning_rate=recipe.learning_rate)]
+        report(f"C3 from the curriculum's C2, {c3_epochs} epochs at the base rate",
+               cavl.train_stages(recipe, schedule, seed, curriculum.stage_models[1], split="fit").model)
 
 
 if __name__ == "__main__":
