@@ -14,7 +14,8 @@ TABLE_ROWS = {
     "timbre": ["linear probe (spectral mean+std)", "pretrained audio trunk"],
     "localization": ["C1 aligned", "C1 unaligned", "C2 aligned", "C1 (paper k_v = k_a + 1) aligned", "centre prior",
                      "whole image", "random object", "all objects", "oracle"],
-    "curriculum": ["C3 from C2", "C3 from pretrained", "mixed", "paper lr"],
+    "curriculum": ["C3 from C2", "C3 from pretrained", "mixed", "curriculum (lr x0.3 a stage)", "paper lr"],
+    "curriculum_curve": ["C3 from C2", "C3 from pretrained", "mixed"],
     "counting": ["random", "pretrained trunk", "curriculum trunk"],
 }
 
@@ -51,6 +52,9 @@ def test_reproduce_cavl_writes_every_table(recorded_run):
     assert set(document["tables"]) == {key for _, key in cavl.SECTIONS}
     for table, rows in TABLE_ROWS.items():
         assert list(document["tables"][table]["rows"])[: len(rows)] == rows
+    curve = document["tables"]["curriculum_curve"]
+    assert curve["columns"][1:] == [f"epoch {e}" for e in range(1, cavl.RECIPES["demo"].fig4b_epochs + 1)]
+    assert all(0 <= cell["mean"] <= 1 for row in curve["rows"].values() for cell in row.values())
     localization = document["tables"]["localization"]["rows"]
     assert localization["oracle"]["pointing"]["mean"] == 1.0 and localization["oracle"]["mask_iou"]["mean"] == 1.0
     assert (out / "cavl.md").is_file() and (out / "cavl.html").is_file()
