@@ -1,18 +1,28 @@
-"""The first cell of every tutorial, as one function.
+"""The first cell of every tutorial, as one function, and the progress line of its long cells.
 
 :func:`setup` quiets TensorFlow's start-up messages, shows figures inline as
 PNG, silences the warnings that ``model.fit`` on a ``tf.data`` pipeline always
 prints, reads fast mode (``AVCOURSE_FAST=1``, which the course's tests set so
-that the notebooks shrink their training) and prints the versions and devices
-the notebook runs on.
+that the notebooks shrink their training) and prints the mode, the versions
+and the devices the notebook runs on. :class:`EpochProgress` prints one
+compact line per epoch of a ``fit`` (or of every stage of
+:func:`avcourse.training.run_curriculum`), so a long cell shows that it runs;
+its timings are what ``tutorials/nbval_sanitize.cfg`` replaces.
 
 Taught in: tutorials/00_audio_visual_world.ipynb (every notebook's setup cell)
 """
 
 import os
+import time
 import warnings
 
-__all__ = ["FIT_WARNINGS", "fast_mode", "setup"]
+# Before Keras starts TensorFlow: the notebooks import this module first, and TensorFlow's
+# C++ start-up lines (e.g. "failed call to cuInit" on a machine without a GPU) must not be stored.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402 - after the log level above
+
+__all__ = ["FIT_WARNINGS", "EpochProgress", "fast_mode", "setup"]
 
 # model.fit on a tf.data pipeline: Keras says it ignores `shuffle` (the dataset shuffles itself) and that the
 # input "ran out of data" after the first epoch of unknown length. Both are harmless in the tutorials.
@@ -32,18 +42,19 @@ def fast_mode():
     return os.environ.get("AVCOURSE_FAST") == "1"
 
 
-def setup(dpi=70, *, ignore_warnings=()):
+def setup(dpi=100, *, ignore_warnings=()):
     """Set up a tutorial notebook and return whether fast mode is on.
 
-    Call it before importing Keras or TensorFlow (``import avcourse`` starts
-    neither), so that ``TF_CPP_MIN_LOG_LEVEL`` applies:
+    Importing this module sets ``TF_CPP_MIN_LOG_LEVEL=2`` unless already set
+    (TensorFlow's C++ start-up messages) before it imports Keras, so import it
+    before Keras or TensorFlow. Then :func:`setup`:
 
-    1. ``TF_CPP_MIN_LOG_LEVEL=2`` unless already set (TensorFlow's C++ start-up messages);
+    1. keeps ``TF_CPP_MIN_LOG_LEVEL`` as set on import;
     2. inside IPython, ``%matplotlib inline`` with PNG figures; ``figure.dpi = dpi``;
     3. the warnings :data:`FIT_WARNINGS` and ``ignore_warnings`` (message
        regexes) are ignored;
-    4. prints the versions of avcourse and Keras, the backend, fast mode and
-       the devices.
+    4. prints ``mode: fast`` or ``mode: full`` with the version of
+       avcourse, then the versions of Keras, the backend and the devices.
 
     Args:
         dpi: resolution of the figures.
@@ -53,7 +64,6 @@ def setup(dpi=70, *, ignore_warnings=()):
     Returns:
         ``True`` in fast mode (:func:`fast_mode`).
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import matplotlib.pyplot as plt
 
     try:
@@ -69,15 +79,57 @@ def setup(dpi=70, *, ignore_warnings=()):
     for message in FIT_WARNINGS + tuple(ignore_warnings):
         warnings.filterwarnings("ignore", message=message)
 
-    import keras
-
     import avcourse
 
     fast = fast_mode()
     backend = keras.backend.backend()
-    print("avcourse", avcourse.__version__, "| keras", keras.__version__, "| backend", backend, "| fast mode:", fast)
-    print("devices:", _devices(backend))
+    print(f"mode: {'fast' if fast else 'full'} | avcourse {avcourse.__version__}")
+    print("keras", keras.__version__, "| backend", backend, "| devices:", _devices(backend))
     return fast
+
+
+class EpochProgress(keras.callbacks.Callback):
+    """One line per epoch: ``[label] epoch 3/6  loss 12.3456  val_loss 13.0000  (4 s)``.
+
+    ``verbose=1`` prints a progress bar per batch, far too long for a stored
+    notebook; ``verbose=0`` prints nothing for minutes. This callback prints
+    the epoch number, every logged value (4 significant decimals) and the
+    seconds the epoch took, flushed at once.
+
+    Args:
+        label: text before each line, e.g. a curriculum stage's name.
+        every: print every ``every``-th epoch (and always the last).
+
+    Examples:
+    >>> progress = EpochProgress("C1")
+    >>> progress.set_params({"epochs": 2})
+    >>> progress.on_epoch_begin(0)
+    >>> progress.on_epoch_end(0, {"loss": 1.23456})  # doctest: +ELLIPSIS
+    [C1] epoch 1/2  loss 1.2346  (... s)
+    """
+
+    def __init__(self, label="", every=1):
+        super().__init__()
+        if not isinstance(label, str):
+            raise ValueError(f"`label` must be a string; received {type(label).__name__}.")
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ValueError(f"`every` must be a positive integer; received {every!r}.")
+        self.label = label
+        self.every = every
+        self._started = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        epochs = (self.params or {}).get("epochs")
+        if (epoch + 1) % self.every and epoch + 1 != epochs:
+            return
+        values = "".join(f"  {name} {float(value):.4f}" for name, value in (logs or {}).items())
+        seconds = time.perf_counter() - (self._started or time.perf_counter())
+        prefix = f"[{self.label}] " if self.label else ""
+        total = f"/{epochs}" if epochs else ""
+        print(f"{prefix}epoch {epoch + 1}{total}{values}  ({seconds:.0f} s)", flush=True)
 
 
 def _devices(backend):

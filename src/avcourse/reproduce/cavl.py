@@ -302,7 +302,8 @@ def pretrain(recipe, seed, directory, split="train", held_out_split="test", moda
     """Pretrain the trunks of a fresh CAVL model as instrument classifiers.
 
     Audio: ``recipe.pretrain_examples`` solo clips (one instrument; seeds from
-    ``PRETRAIN_SEED + seed``), average pooling, softmax over instruments.
+    ``PRETRAIN_SEED + seed``), average pooling, one sigmoid a class
+    (``recipe.audio_multi_label``; a softmax over instruments otherwise).
     Visual: ``recipe.visual_pretrain_scenes`` pictures of the default layout
     with 1-3 sounding instruments and the silent ones, every visible
     instrument named (multi-label, max pooling). Phrases from ``split``;
@@ -313,7 +314,7 @@ def pretrain(recipe, seed, directory, split="train", held_out_split="test", moda
     Returns:
         ``(pretrained, accuracies)``: ``{"audio": path, "image": path,
         "audio_logits": [kernel, bias], "image_logits": [kernel, bias]}`` for
-        :func:`_model`, and the held-out accuracy per modality.
+        :func:`build_model`, and the held-out accuracy per modality.
     """
     # Both trunks train here, whatever the recipe freezes in the CAVL stages.
     model = build_model(dataclasses.replace(recipe, freeze_visual_trunk=False, freeze_audio_trunk="never",
