@@ -3,7 +3,12 @@
 import numpy as np
 import pytest
 
-from avcourse.training.evaluation import localization_results, match_roc_auc, object_localization_results
+from avcourse.training.evaluation import (
+    MatchRocAucCurve,
+    localization_results,
+    match_roc_auc,
+    object_localization_results,
+)
 
 
 class _OracleModel:
@@ -112,3 +117,29 @@ def test_match_roc_auc_is_the_probability_that_a_mismatch_lies_farther():
     assert match_roc_auc(_DistanceModel([0.1, 0.2], [0.3, 0.4]), [{}]) == 1.0
     with pytest.raises(ValueError, match="no batches"):
         match_roc_auc(_DistanceModel([0.1], [0.2]), [])
+
+
+class _ClusteringDistanceModel(_DistanceModel):
+    """A _DistanceModel that records the cluster counts it is scored with."""
+
+    def with_num_clusters(self, num_audio_clusters, num_visual_clusters):
+        self.scored_with = (num_audio_clusters, num_visual_clusters)
+        return self
+
+
+def test_match_roc_auc_curve_records_each_epoch_and_logs_it():
+    model = _ClusteringDistanceModel([0.1, 0.5], [0.3, 0.4])
+    curve = MatchRocAucCurve([{}], 3, 10)
+    curve.set_model(model)
+    logs = {}
+    for epoch in range(2):
+        curve.on_epoch_end(epoch, logs)
+    # reference: of the four (matched, mismatched) pairs, (0.1, 0.3) and (0.1, 0.4) rank right
+    assert curve.values == [0.5, 0.5] and logs["heldout_roc_auc"] == 0.5
+    assert model.scored_with == (3, 10)
+
+
+@pytest.mark.parametrize("bad", [0, 1.5, True])
+def test_match_roc_auc_curve_rejects_bad_cluster_counts(bad):
+    with pytest.raises(ValueError, match="num_audio_clusters"):
+        MatchRocAucCurve([{}], bad, 4)

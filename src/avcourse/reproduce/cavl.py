@@ -62,7 +62,12 @@ from avcourse.metrics.counting import count_accuracy, count_mae
 from avcourse.models import CAVLModel, SourceCounter
 from avcourse.reproduce.results import table
 from avcourse.training.curriculum import CurriculumResult, curriculum_stages, no_curriculum_stage, run_curriculum
-from avcourse.training.evaluation import localization_results, match_roc_auc, object_localization_results
+from avcourse.training.evaluation import (
+    MatchRocAucCurve,
+    localization_results,
+    match_roc_auc,
+    object_localization_results,
+)
 from avcourse.training.pretrain import pretrain_trunk
 from avcourse.training.probe import linear_probe
 
@@ -407,19 +412,6 @@ def train_stages(recipe, stages, seed, model, split="train", callbacks=None):
     )
 
 
-class _RocAucCurve(keras.callbacks.Callback):
-    """After every epoch, the match ROC-AUC of the model being fitted on three-source ``scenes`` (Fig. 4b's curve)."""
-
-    def __init__(self, scenes, extra_visual_clusters):
-        super().__init__()
-        self.scenes = scenes
-        self.extra_visual_clusters = extra_visual_clusters
-        self.values = []
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.values.append(match_roc_auc(_with_sources(self.model, 3, self.extra_visual_clusters), self.scenes))
-
-
 def c1_stage(recipe):
     """Stage C1 of the recipe's curriculum alone (one source, its rate and epochs), as a one-element list."""
     return curriculum_stages(1, base_learning_rate=recipe.learning_rate, epochs=[recipe.epochs_per_stage[0]])
@@ -547,7 +539,7 @@ def run(size="small", seed=0, log=print):
         }
         fig4b, curves = {}, {}
         for name, (schedule, start) in starts.items():
-            curve = _RocAucCurve(test_three, recipe.extra_visual_clusters)
+            curve = MatchRocAucCurve(test_three, 3, 3 + recipe.extra_visual_clusters)
             fig4b[name] = train_stages(recipe, schedule, seed, start, callbacks=[curve])
             curves[name] = curve.values
         counters = {

@@ -8,11 +8,14 @@ the world's ``"flickr"`` layout. :func:`object_localization_results` scores
 the same heatmaps by pointing and mask IoU against each sounding object's
 exact pixels, for the default layout where silent instruments stand beside
 the sounding ones. :func:`match_roc_auc` rates how well matched pairs are
-told from mismatched ones without a threshold.
+told from mismatched ones without a threshold, and the callback
+:class:`MatchRocAucCurve` records it after every epoch of a ``fit`` (the
+curves of CAVL's Fig. 4b).
 
-Taught in: tutorials/04_localization.ipynb
+Taught in: tutorials/04_localization.ipynb, tutorials/03_curriculum.ipynb (the curve)
 """
 
+import keras
 import numpy as np
 import scipy.stats
 
@@ -33,7 +36,14 @@ from avcourse.metrics.object_masks import (
     random_object_heatmap,
 )
 
-__all__ = ["BASELINES", "OBJECT_BASELINES", "localization_results", "match_roc_auc", "object_localization_results"]
+__all__ = [
+    "BASELINES",
+    "OBJECT_BASELINES",
+    "MatchRocAucCurve",
+    "localization_results",
+    "match_roc_auc",
+    "object_localization_results",
+]
 
 BASELINES = ("whole image", "centre prior", "random")
 
@@ -166,3 +176,40 @@ def match_roc_auc(model, dataset):
     rank_sum = ranks[len(matched) :].sum()
     u_statistic = rank_sum - len(mismatched) * (len(mismatched) + 1) / 2
     return float(u_statistic / (len(matched) * len(mismatched)))
+
+
+class MatchRocAucCurve(keras.callbacks.Callback):
+    """After every epoch, :func:`match_roc_auc` of the model being fitted on held-out ``scenes``.
+
+    The model is scored as a copy that clusters into ``num_audio_clusters``
+    and ``num_visual_clusters`` centres (``model.with_num_clusters``; the
+    weights are the same), so every start of a stage is scored alike. The
+    values collect in :attr:`values` and are added to the epoch's logs as
+    ``"heldout_roc_auc"`` (a callback listed after this one, e.g.
+    :class:`avcourse.notebook.EpochProgress`, prints it).
+
+    Args:
+        scenes: batches of held-out scenes (``image`` and ``audio``), e.g.
+            ``scene_dataset(..., split="test")``.
+        num_audio_clusters: ``k_a`` of the scored copy.
+        num_visual_clusters: ``k_v`` of the scored copy.
+
+    Attributes:
+        values: the ROC-AUC after each epoch so far, a list of floats.
+    """
+
+    def __init__(self, scenes, num_audio_clusters, num_visual_clusters):
+        super().__init__()
+        for name, value in (("num_audio_clusters", num_audio_clusters), ("num_visual_clusters", num_visual_clusters)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"`{name}` must be a positive integer; received {value!r}.")
+        self.scenes = scenes
+        self.num_audio_clusters = int(num_audio_clusters)
+        self.num_visual_clusters = int(num_visual_clusters)
+        self.values = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        scored = self.model.with_num_clusters(self.num_audio_clusters, self.num_visual_clusters)
+        self.values.append(match_roc_auc(scored, self.scenes))
+        if logs is not None:
+            logs["heldout_roc_auc"] = self.values[-1]
