@@ -1,0 +1,91 @@
+"""Validation runs behind the counting recipe of the CAVL reproduction (development tool, not shipped).
+
+Trains a :class:`avcourse.models.SourceCounter` (the paper's GlobalMaxPool ->
+Dense 512 -> Dense 1 -> softplus head) on ``split="fit"`` scenes with 1-4
+sources and scores it on 512 ``split="validation"`` scenes (phrases no fit
+scene uses, seeds from ``VALIDATION_SEED``). The test split is never read.
+Prints accuracy under rounding and under the paper's mode rule (⌊λ⌋), the
+MAE, the mean and spread of λ for each true count and the confusion matrix.
+docs/results.md quotes its printed lines.
+
+    python tools/counting_validation.py --scenes 2048 --epochs 20 --lr 1e-4 --schedule constant   # the recipe
+    python tools/counting_validation.py --scenes 8192 --epochs 40 --lr 1e-3 --schedule cosine
+    python tools/counting_validation.py --trunk cavl_validation/sigmoid_audio_seed0/audio_trunk.weights.h5
+
+``--trunk`` starts the audio trunk from saved weights (e.g. the trunk
+``tools/cavl_validation.py`` pretrains into its cache) instead of random ones;
+``--layer-norm`` puts a ``LayerNormalization`` after the pooling (not the
+paper's head). The scenes' audio is drawn once and cached under ``--cache``.
+"""
+
+import argparse
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from avcourse.data.world import VALIDATION_SEED
+from avcourse.metrics.counting import count_accuracy, count_mae
+from avcourse.models import SourceCounter
+from avcourse.reproduce import cavl
+
+TRAIN_SEED = 50_000
+VALIDATION_SCENES = 512
+
+
+def scenes(recipe, count, seed, split, cache):
+    """Spectrograms (count, bins, frames, 1) and source counts of ``count`` scenes with 1-4 sources, cached as npz."""
+    path = Path(cache) / f"counting_{split}_{count}_{seed}.npz"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = cavl.scene_data(recipe, count, [1, 2, 3, 4], seed, split)
+        audio = np.concatenate([np.asarray(batch["audio"]) for batch in data])
+        counts = np.concatenate([np.asarray(batch["num_sources"]) for batch in data])
+        np.savez(path, audio=audio, counts=counts)
+    stored = np.load(path)
+    return stored["audio"], stored["counts"]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenes", type=int, default=2048, help="training scenes (split 'fit')")
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--lr", type=float, default=1e-4, help="Adam's (initial) learning rate")
+    parser.add_argument("--schedule", default="constant", choices=["constant", "cosine"], help="cosine: decay to 0 over all steps")
+    parser.add_argument("--trunk", default=None, help="audio trunk weights (.weights.h5); default random")
+    parser.add_argument("--layer-norm", action="store_true", help="LayerNormalization after the pooling")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cache", default="counting_validation")
+    args = parser.parse_args()
+    import tensorflow as tf
+
+    recipe = cavl.RECIPES["small"]
+    started = time.perf_counter()
+    train_audio, train_counts = scenes(recipe, args.scenes, TRAIN_SEED, "fit", args.cache)
+    val_audio, val_counts = scenes(recipe, VALIDATION_SCENES, VALIDATION_SEED, "validation", args.cache)
+    keras.utils.set_random_seed(args.seed)
+    train = (tf.data.Dataset.from_tensor_slices((train_audio, train_counts.astype("float32")))
+             .shuffle(len(train_counts), seed=args.seed).batch(recipe.batch_size))
+    steps = args.epochs * int(np.ceil(len(train_counts) / recipe.batch_size))
+    rate = keras.optimizers.schedules.CosineDecay(args.lr, steps) if args.schedule == "cosine" else args.lr
+    counter = SourceCounter(recipe.audio_trunk, audio_shape=train_audio.shape[1:], audio_weights=args.trunk)
+    if args.layer_norm:
+        counter.pool = keras.Sequential([keras.layers.GlobalMaxPooling2D(), keras.layers.LayerNormalization()])
+    counter.compile(optimizer=keras.optimizers.Adam(rate, clipnorm=recipe.clipnorm))
+    history = counter.fit(train, epochs=args.epochs, verbose=0)
+    rates = np.concatenate([keras.ops.convert_to_numpy(counter(batch)) for batch in np.array_split(val_audio, 8)])
+    rounded = np.concatenate([counter.predict_counts(batch, rule="round") for batch in np.array_split(val_audio, 8)])
+    floored = np.concatenate([counter.predict_counts(batch, rule="mode") for batch in np.array_split(val_audio, 8)])
+    print(f"scenes {args.scenes} epochs {args.epochs} lr {args.lr:g} {args.schedule} trunk {args.trunk or 'random'}"
+          f"{' layer-norm' if args.layer_norm else ''}: accuracy round {count_accuracy(val_counts, rounded):.3f} "
+          f"floor {count_accuracy(val_counts, floored):.3f} mae {count_mae(val_counts, rounded):.3f} "
+          f"(final training loss {history.history['loss'][-1]:.3f}) [{time.perf_counter() - started:.0f} s]")
+    for count in range(1, 5):
+        chosen = val_counts == count
+        predicted = np.bincount(np.minimum(rounded[chosen], 5), minlength=6)
+        print(f"  {count} sources: λ {rates[chosen].mean():.2f} ± {rates[chosen].std():.2f}; rounded to 0-5: {predicted.tolist()}")
+
+
+if __name__ == "__main__":
+    main()
