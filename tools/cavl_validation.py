@@ -11,6 +11,11 @@ read. docs/results.md quotes its printed lines.
     python tools/cavl_validation.py --seed 0 --freeze-audio never --no-centre --softmax-audio
     python tools/cavl_validation.py --c2-lr 1e-3 1e-4    # then C2 (two-source scenes) from that C1
     python tools/cavl_validation.py --curriculum         # Fig. 4b: ROC-AUC on three-source scenes a stage
+    python tools/cavl_validation.py --visual-pooling average   # the visual classifier pretrained with an average pool
+
+Every run first prints how well the pretrained visual classifier's own logit
+map for the sounding instrument points at it and covers it (mask IoU): the
+bound on what a heatmap read from the frozen trunk can mark.
 
 With ``--c2-lr`` it also trains stage C2 (4 epochs on ``split="fit"``
 two-source scenes) from the C1 model at each rate, and prints one-source
@@ -34,8 +39,10 @@ import time
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from avcourse.data.world import VALIDATION_SEED
+from avcourse.metrics import mask_iou, mask_to_grid, pointing_hit
 from avcourse.reproduce import cavl
 from avcourse.training.curriculum import curriculum_stages, no_curriculum_stage
 from avcourse.training.evaluation import match_roc_auc, object_localization_results
@@ -57,6 +64,8 @@ def main():
     parser.add_argument("--c2-lr", type=float, nargs="*", default=[], help="train C2 from the C1 model at these rates")
     parser.add_argument("--c2-epochs", type=int, default=4)
     parser.add_argument("--fixed-margin", action="store_true", help="C2 keeps C1's margin instead of k_a times it")
+    parser.add_argument("--visual-pooling", default="max", choices=["max", "average"],
+                        help="the visual classifier's pooling in pretraining (recipe.visual_pretrain_pooling)")
     parser.add_argument("--curriculum", action="store_true", help="Fig. 4b: three-source ROC-AUC after each stage and start")
     parser.add_argument("--c2-freeze-audio", default="c1", choices=["c1", "always"], help="'always': C2 keeps the audio trunk frozen")
     args = parser.parse_args()
@@ -64,10 +73,12 @@ def main():
         cavl.RECIPES["small"], extra_visual_clusters=args.extra, learning_rate=args.lr,
         projection_init=args.projection_init, normalize=args.normalize, centre_projection=not args.no_centre,
         audio_multi_label=not args.softmax_audio, stiffness=args.stiffness or cavl.RECIPES["small"].stiffness, freeze_audio_trunk=args.freeze_audio,
+        visual_pretrain_pooling=args.visual_pooling,
     )
     started = time.perf_counter()
     keras.utils.set_random_seed(args.seed)
-    cache = Path(args.cache) / f"{'softmax' if args.softmax_audio else 'sigmoid'}_audio_seed{args.seed}"
+    pooling = "" if args.visual_pooling == "max" else f"_{args.visual_pooling}_visual"
+    cache = Path(args.cache) / f"{'softmax' if args.softmax_audio else 'sigmoid'}_audio{pooling}_seed{args.seed}"
     if (cache / "pretrained.pkl").is_file():
         pretrained = pickle.loads((cache / "pretrained.pkl").read_bytes())
     else:
@@ -88,6 +99,7 @@ def main():
     if args.curriculum:
         curriculum_starts(recipe, pretrained, args.seed, started)
         return
+    class_map_extent(model, pretrained, recipe, args.seed)
     report("zero-shot", model)
     if args.epochs:
         c1_recipe = dataclasses.replace(recipe, epochs_per_stage=(args.epochs,) + recipe.epochs_per_stage[1:])
@@ -108,6 +120,27 @@ def main():
                                    result.model, split="fit").model
             report(f"after C2 at {rate}", c2.with_num_clusters(1, 1 + args.extra))
             alignment(f"after C2 at {rate}", c2)
+
+
+def class_map_extent(model, pretrained, recipe, seed):
+    """Pointing and mask IoU of the pretrained visual classifier's own logit map for the sounding instrument.
+
+    No CAVL heatmap read from the frozen trunk through the class axes can mark
+    the object's extent better than the classifier's map for the right class.
+    """
+    kernel, bias = pretrained["image_logits"]
+    scenes = cavl.scene_data(recipe, 256, 1, VALIDATION_SEED, "validation", with_ground_truth=True, with_labels=True)
+    hits, overlaps = [], []
+    for batch in scenes:
+        logits = np.asarray(model.visual_trunk(batch["image"], training=False)) @ kernel + bias
+        masks = np.asarray(batch["object_masks"]) > 0.5
+        sounding = np.asarray(batch["object_sounding"]) > 0.5
+        for index, label in enumerate(np.asarray(batch["labels"]).argmax(axis=-1)):
+            grid = mask_to_grid(masks[index][np.argmax(sounding[index])], logits.shape[1:3])
+            hits.append(pointing_hit(logits[index, ..., label], grid))
+            overlaps.append(mask_iou(logits[index, ..., label], grid))
+    print(f"the visual classifier's map of the sounding class: pointing {np.mean(hits):.3f}, mask IoU {np.mean(overlaps):.3f}",
+          flush=True)
 
 
 def curriculum_starts(recipe, pretrained, seed, started):

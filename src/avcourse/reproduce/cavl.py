@@ -68,7 +68,7 @@ from avcourse.training.evaluation import (
     match_roc_auc,
     object_localization_results,
 )
-from avcourse.training.pretrain import pretrain_trunk
+from avcourse.training.pretrain import POOLINGS, pretrain_trunk
 from avcourse.training.probe import linear_probe
 
 __all__ = [
@@ -119,8 +119,10 @@ class CavlRecipe:
     arbitrary offset); the visual trunk names every instrument in
     ``visual_pretrain_scenes`` pictures of the default layout (1-3 sounding
     plus the silent ones; multi-label, max pooling: each object's cells must
-    fire for their own class and no background cell may). Labels say what is
-    in a picture, never where.
+    fire for their own class and no background cell may;
+    ``visual_pretrain_pooling="average"`` spreads the class over the object's
+    extent instead, see docs/results.md). Labels say what is in a picture,
+    never where.
 
     CAVL: ``"object_audio"`` (a 16-row map at 64 warped bins whose cells see
     26 bins) and ``"object_visual"`` (a 16 x 16 map at 128 px, a 32 px
@@ -183,6 +185,7 @@ class CavlRecipe:
     pretrain_learning_rate: float = 1e-3
     visual_pretrain_scenes: int = 2048
     visual_pretrain_epochs: int = 40
+    visual_pretrain_pooling: str = "max"
     clip_seconds: float = 2.0
     warped_bins: int = 64
 
@@ -311,7 +314,7 @@ def pretrain(recipe, seed, directory, split="train", held_out_split="test", moda
     (``recipe.audio_multi_label``; a softmax over instruments otherwise).
     Visual: ``recipe.visual_pretrain_scenes`` pictures of the default layout
     with 1-3 sounding instruments and the silent ones, every visible
-    instrument named (multi-label, max pooling). Phrases from ``split``;
+    instrument named (multi-label, ``recipe.visual_pretrain_pooling``). Phrases from ``split``;
     held-out accuracy on scenes of ``held_out_split`` (solo clips for audio;
     for the pictures the per-class binary accuracy). The trunks' weights are
     saved under ``directory``.
@@ -340,9 +343,10 @@ def pretrain(recipe, seed, directory, split="train", held_out_split="test", moda
         pictures = scene_data(recipe, recipe.visual_pretrain_scenes, [1, 2, 3], PRETRAIN_SEED + 50_000 + seed, split,
                               with_labels=True, shuffle=recipe.visual_pretrain_scenes)
         held_out = scene_data(recipe, recipe.test_scenes, [1, 2, 3], TEST_SEED, held_out_split, with_labels=True)
+        check_choice(recipe.visual_pretrain_pooling, "recipe.visual_pretrain_pooling", POOLINGS)
         history = pretrain_trunk(model.visual_trunk, pictures, modality="image", epochs=recipe.visual_pretrain_epochs,
                                  learning_rate=recipe.pretrain_learning_rate, validation_data=held_out,
-                                 label_key="visible_labels", multi_label=True)
+                                 label_key="visible_labels", multi_label=True, pooling=recipe.visual_pretrain_pooling)
         pretrained["image_logits"] = history.model.get_layer("logits").get_weights()
         accuracies["image"] = history.history["val_accuracy"][-1]
     for modality, trunk in (("audio", model.audio_trunk), ("image", model.visual_trunk)):
