@@ -305,3 +305,42 @@ def test_check_mode_fails_on_a_tampered_copy(tmp_path, capsys):
     doc.write_text(doc.read_text() + "<!-- results: cavl_missing/localization -->\n<!-- /results -->\n")
     assert results.markdown_main(["--check", *arguments]) == 1
     assert "no results file cavl_missing.json" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- claims in prose
+
+
+def test_claims_compare_stored_means_and_standard_deviations(tmp_path):
+    results.write_results(_document(), tmp_path)  # name "fake": counting/trained/accuracy per seed 0.5, 0.6, 0.7
+    accuracy = np.array([0.5, 0.6, 0.7])
+    mean, sd = accuracy.mean(), accuracy.std(ddof=1)  # reference: numpy's sample statistics
+    holds = f"<!-- claim: {{fake/counting/trained/accuracy}} > {mean - 0.01} -->"
+    spread = f"<!-- claim: abs({{fake/counting/trained/accuracy:sd}} - {sd}) < 1e-9 and {{fake/localization/whole image/AUC}} < 0.4 -->"
+    fails = "prose\n<!-- claim: {fake/counting/trained/accuracy} >\n   {fake/localization/C1, aligned/AUC} + 1 -->"
+    assert results.check_claims(holds + spread, tmp_path) == []
+    (failure,) = results.check_claims(fails, tmp_path)
+    assert failure.startswith("line 2: claim does not hold:") and "values: 0.6" in failure
+
+
+@pytest.mark.parametrize(
+    ("claim", "message"),
+    [
+        ("{fake/counting/missing row/accuracy} > 0", "missing row"),
+        ("{nothing/counting/trained/accuracy} > 0", "nothing"),
+        ("__import__('os') > 0", "cannot evaluate"),
+        ("{fake/localization/whole image/note} > 0", "not a number"),
+        ("1 >", "cannot evaluate"),
+    ],
+)
+def test_claims_reject_what_they_cannot_read(tmp_path, claim, message):
+    results.write_results(_document(), tmp_path)
+    with pytest.raises(ValueError, match=message):
+        results.check_claims(f"<!-- claim: {claim} -->", tmp_path)
+
+
+def test_check_mode_fails_on_a_claim_that_does_not_hold(tmp_path, capsys):
+    results.write_results(_document(), tmp_path)
+    doc = tmp_path / "results.md"
+    doc.write_text("The counter is perfect.\n<!-- claim: {fake/counting/trained/accuracy} >= 1 -->\n")
+    assert results.markdown_main(["--check", "--doc", str(doc), "--results-dir", str(tmp_path)]) == 1
+    assert "claim does not hold" in capsys.readouterr().err

@@ -34,8 +34,17 @@ back into rows of ``"mean ± sd"`` strings for notebooks and
 ``columns=`` and ``rows=`` are optional comma-separated selections (default:
 all, in stored order); a name holding a comma is double-quoted
 (``rows="C1-trained, aligned centre",random``).
+
+A sentence of prose that compares stored numbers carries its claim beside it,
+checked by :func:`check_claims` (and by ``--check``), so that a fresh run
+that reverses it fails the tests instead of leaving the text wrong::
+
+    C1 points at the sounding object far more often than a random object.
+    <!-- claim: {cavl/localization/C1 aligned/pointing} > {cavl/localization/random object/pointing} + 0.25 -->
 """
 
+import ast
+import operator
 import argparse
 import csv
 import difflib
@@ -52,6 +61,7 @@ import numpy as np
 __all__ = [
     "aggregate",
     "as_table",
+    "check_claims",
     "check_markdown",
     "from_rows",
     "git_commit",
@@ -552,6 +562,90 @@ def _diff(path, text, rendered):
     return "".join(difflib.unified_diff(before, after, str(path), f"{path} (from results)"))
 
 
+_CLAIM = re.compile(r"<!--\s*claim:\s*(?P<expression>.*?)\s*-->", re.S)
+_REFERENCE = re.compile(
+    r"\{(?P<name>[\w.-]+)/(?P<table>[\w.-]+)/(?P<row>[^/{}]+)/(?P<column>[^/{}:]+?)(?::(?P<statistic>mean|sd))?\}"
+)
+_OPERATORS = {
+    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+    ast.USub: operator.neg, ast.Gt: operator.gt, ast.GtE: operator.ge, ast.Lt: operator.lt, ast.LtE: operator.le,
+}
+_FUNCTIONS = {"abs": abs, "max": max, "min": min}
+
+
+def _evaluate(node):
+    """Arithmetic and comparisons of numbers only (``+ - * /``, ``< <= > >=``, ``and``/``or``, abs/max/min)."""
+    if isinstance(node, ast.Expression):
+        return _evaluate(node.body)
+    if isinstance(node, ast.Constant) and _is_number(node.value):
+        return node.value
+    if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
+        return _OPERATORS[type(node.op)](_evaluate(node.left), _evaluate(node.right))
+    if isinstance(node, ast.UnaryOp) and type(node.op) in _OPERATORS:
+        return _OPERATORS[type(node.op)](_evaluate(node.operand))
+    if isinstance(node, ast.BoolOp):
+        values = [bool(_evaluate(value)) for value in node.values]
+        return all(values) if isinstance(node.op, ast.And) else any(values)
+    if isinstance(node, ast.Compare) and all(type(op) in _OPERATORS for op in node.ops):
+        left, holds = _evaluate(node.left), True
+        for op, comparator in zip(node.ops, node.comparators):
+            right = _evaluate(comparator)
+            holds, left = holds and _OPERATORS[type(op)](left, right), right
+        return holds
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _FUNCTIONS
+            and not node.keywords):
+        return _FUNCTIONS[node.func.id](*(_evaluate(argument) for argument in node.args))
+    raise ValueError(f"unsupported element {ast.dump(node)[:60]!r}")
+
+
+def check_claims(text, directory=None):
+    """Evaluate every ``<!-- claim: EXPRESSION -->`` of a markdown text against the results files.
+
+    ``{NAME/TABLE/ROW/COLUMN}`` in the expression is that stored cell's mean
+    (``{...:sd}`` its standard deviation over the seeds); the rest is numbers,
+    ``+ - * /``, comparisons, ``and``/``or`` and ``abs``/``max``/``min``.
+
+    Returns:
+        one message per claim that does not hold, with its line and the values
+        it compared; an empty list when every claim holds.
+
+    Raises:
+        ValueError: on an expression that cannot be read or a reference to a
+            missing file, table, row or column (with its line).
+
+    Examples:
+    >>> check_claims("<!-- claim: 1 + 1 > 1 -->")
+    []
+    >>> check_claims("text\\n<!-- claim: 2 < 1 -->")
+    ['line 2: claim does not hold: 2 < 1']
+    """
+    failures = []
+    for claim in _CLAIM.finditer(text):
+        line = text.count("\n", 0, claim.start()) + 1
+        expression = " ".join(claim["expression"].split())
+
+        def value(reference, line=line):
+            try:
+                cell = results_cell(reference["name"], reference["table"], reference["row"].strip(),
+                                    reference["column"].strip(), directory)
+            except (ValueError, FileNotFoundError) as error:
+                raise ValueError(f"line {line}: claim {expression!r}: {error}") from None
+            number = cell.get(reference["statistic"] or "mean")
+            if not _is_number(number):
+                raise ValueError(f"line {line}: claim {expression!r}: {reference[0]} is not a number ({number!r}).")
+            return repr(float(number))
+
+        substituted = _REFERENCE.sub(value, expression)
+        try:
+            holds = _evaluate(ast.parse(substituted, mode="eval"))
+        except (SyntaxError, ValueError, TypeError, ZeroDivisionError) as error:
+            raise ValueError(f"line {line}: cannot evaluate claim {expression!r}: {error}") from None
+        if not holds:
+            shown = f"{expression} (values: {substituted})" if substituted != expression else expression
+            failures.append(f"line {line}: claim does not hold: {shown}")
+    return failures
+
+
 def markdown_main(argv=None, default_doc=None, default_results=None):
     """Command line of ``tools/results_markdown.py`` (also ``python -m avcourse.reproduce.results``)."""
     parser = argparse.ArgumentParser(
@@ -578,20 +672,30 @@ def markdown_main(argv=None, default_doc=None, default_results=None):
         print(f"results_markdown: error: {error}", file=sys.stderr)
         return 1
     blocks = sum(1 for line in text.splitlines() if _START.match(line))
+    try:
+        failures = check_claims(text, args.results_dir)
+    except ValueError as error:
+        print(f"results_markdown: error: {error}", file=sys.stderr)
+        return 1
+    for failure in failures:
+        print(f"results_markdown: {path}: {failure}", file=sys.stderr)
+    claims = len(_CLAIM.findall(text))
     if args.check:
+        if failures:
+            return 1
         if rendered != text:
             sys.stdout.write(_diff(path, text, rendered))
             print(f"results_markdown: {path} disagrees with the results files; run python tools/results_markdown.py",
                   file=sys.stderr)
             return 1
-        print(f"{path}: {blocks} results block(s) agree with the results files")
+        print(f"{path}: {blocks} results block(s) agree with the results files; {claims} claim(s) hold")
         return 0
     if rendered != text:
         path.write_text(rendered, encoding="utf-8")
         print(f"rewrote {path} ({blocks} results block(s))")
     else:
         print(f"{path}: {blocks} results block(s) already up to date")
-    return 0
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":
