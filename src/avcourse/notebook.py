@@ -30,6 +30,7 @@ FIT_WARNINGS = (
     ".*`shuffle=True` was passed.*",
     ".*Your input ran out of data.*",
 )
+"""Messages (regular expressions) of the warnings :func:`setup` ignores."""
 
 
 def fast_mode():

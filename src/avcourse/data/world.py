@@ -89,6 +89,7 @@ MIXTURE_RMS = (0.05, 0.12)
 # recipes) from VALIDATION_SEED, and pretraining scenes from PRETRAIN_SEED, so
 # no two roles ever share a scene.
 TEST_SEED = 100_000
+"""First seed of held-out test scenes (validation: ``VALIDATION_SEED``, pretraining: ``PRETRAIN_SEED``)."""
 VALIDATION_SEED = 200_000
 PRETRAIN_SEED = 300_000
 # Training mixtures of the separation reproduction draw their scenes from

@@ -57,6 +57,7 @@ __all__ = [
 # would not count at 0.7. Real cIoUs are not that close to a threshold; the
 # two agree on any cIoU further than 1e-15 from one.
 SUCCESS_THRESHOLDS = np.arange(21) / 20
+"""The cIoU thresholds 0, 0.05, ..., 1 of the success-rate curve whose area is the AUC."""
 
 
 def _map_size(size, name="size"):

@@ -85,11 +85,13 @@ CCOL_STAGES = ("grounding", "separate", "colearn", "cyclic", "oracle")
 # The networks of a CCoLModel, each with its own learning rate (the authors' lr_sound_ground,
 # lr_frame_ground, lr_grounding; lr_sound, lr_frame and lr_synthesizer are one rate here, "separator").
 NETWORKS = ("audio_net", "object_net", "grounding", "separator")
+"""The networks of a :class:`CCoLModel` that each get their own learning rate."""
 # The authors' rates relative to the stage's rate (train_grd.sh: all 1e-4; train_col.sh: 1e-4 for the
 # separation nets, 1e-5 for the grounding nets; train_ccol.sh: all the same). Unlisted networks: 1.
 STAGE_LEARNING_RATE_MULTIPLIERS = {
     "colearn": {"audio_net": 0.1, "object_net": 0.1, "grounding": 0.1},
 }
+"""Per stage, each network's rate relative to the stage's (the authors' training scripts); unlisted: 1."""
 
 # Loss weights per stage (authors' code: main_col.py `loss_sep + 0.25 * loss_grd`;
 # main_ccol.py `loss_sep + 0.25 * (loss_grd_pos + loss_grd_neg) + 0.5 * loss_grd`).
@@ -100,6 +102,7 @@ STAGE_LOSS_WEIGHTS = {
     "cyclic": {"l2": 1.0, "l3_cyclic": 0.25, "l1_cyclic": 0.5},
     "oracle": {"l2_oracle": 1.0},
 }
+"""Per CCoL stage, the weight of each loss term (the authors' main_col.py and main_ccol.py)."""
 
 CCOL_CONFIGS = {
     # Paper: 256 x 256 log-frequency spectrograms, 224 x 224 objects, unet7 with 32 output channels.
@@ -172,7 +175,7 @@ class CCoLModel(ModelLoss, keras.Model):
         training: batch norm mode.
 
     Returns:
-        dict: ``pair_logits`` (B, 2, 2, 2, 2) = the grounding logits of video
+        a dict: ``pair_logits`` (B, 2, 2, 2, 2) = the grounding logits of video
         ``a``'s solo sound with object ``n`` of video ``v`` at ``[:, a, v, n]``;
         ``mixture_logits`` (B, 2, 2, 2) the mixture with object ``n`` of video
         ``v``; ``solo_scores`` (B, 2, 2, 2) each video's sound with its own

@@ -184,6 +184,7 @@ RECIPES = {
     ),
     "small": CCoLRecipe(),
 }
+"""The reproduction's sizes by name: ``"demo"`` (seconds) and ``"small"`` (the numbers in docs/results.md)."""
 
 
 def decay_steps(epochs):

@@ -354,7 +354,7 @@ def cycle_choices(model, data, batch_size=8, outputs=None):
         outputs: precomputed :func:`predict` outputs.
 
     Returns:
-        dict: the share of bags in which each choice is the truly sounding
+        a dict: the share of bags in which each choice is the truly sounding
         object (``"d_n"``, ``"mil"``, ``"mixture_mil"``) and ``"agree"``,
         the share in which ``d_n`` and MIL pick the same object.
     """

@@ -59,6 +59,7 @@ __all__ = [
 ]
 
 STRATEGIES = ("default", "mirrored", "multi_worker", "jax_data_parallel")
+"""The distribution strategies :func:`make_distribution` knows."""
 _BACKENDS = {"mirrored": "tensorflow", "multi_worker": "tensorflow", "jax_data_parallel": "jax"}
 
 

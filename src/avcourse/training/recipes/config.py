@@ -108,6 +108,7 @@ def apply_overrides(config, overrides):
 
 # Keys whose non-null default may be replaced by null (no shuffling; the world's default scenes).
 NULLABLE = ("data.shuffle_buffer", "data.scene_options")
+"""Recipe keys whose non-null default may be replaced by null."""
 
 
 def _parse_value(key, raw):
