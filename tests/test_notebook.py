@@ -28,3 +28,12 @@ def test_setup_prints_the_mode_first(capsys, monkeypatch):
     monkeypatch.setenv("AVCOURSE_FAST", "1")
     assert notebook.setup() is True
     assert capsys.readouterr().out.splitlines()[0].startswith("mode: fast | avcourse ")
+
+
+def test_native_stderr_is_silenced_inside_the_block_and_restored_after(capfd):
+    import os
+
+    with notebook._native_stderr_silenced():  # noqa: SLF001 - the helper behind the quiet start-up
+        os.write(2, b"I0000 a C++ log line\n")
+    os.write(2, b"after\n")
+    assert capfd.readouterr().err == "after\n"

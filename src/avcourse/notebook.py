@@ -12,15 +12,38 @@ its timings are what ``tutorials/nbval_sanitize.cfg`` replaces.
 Taught in: tutorials/00_audio_visual_world.ipynb (every notebook's setup cell)
 """
 
+import contextlib
 import os
+import sys
 import time
 import warnings
 
-# Before Keras starts TensorFlow: the notebooks import this module first, and TensorFlow's
-# C++ start-up lines (e.g. "failed call to cuInit" on a machine without a GPU) must not be stored.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402 - after the log level above
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """Send file descriptor 2 to /dev/null for the block (C++ log lines bypass Python's ``sys.stderr``).
+
+    TensorFlow's start-up lines ("oneDNN custom operations are on", "failed
+    call to cuInit" on a machine without a GPU) are written by absl before
+    any log level applies, straight to the process's stderr, which Jupyter
+    stores as cell output.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+# The notebooks import this module first: Keras starts TensorFlow here, quietly.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+with _native_stderr_silenced():
+    import keras
 
 __all__ = ["FIT_WARNINGS", "EpochProgress", "fast_mode", "setup"]
 
@@ -46,11 +69,12 @@ def fast_mode():
 def setup(dpi=100, *, ignore_warnings=()):
     """Set up a tutorial notebook and return whether fast mode is on.
 
-    Importing this module sets ``TF_CPP_MIN_LOG_LEVEL=2`` unless already set
-    (TensorFlow's C++ start-up messages) before it imports Keras, so import it
-    before Keras or TensorFlow. Then :func:`setup`:
+    Importing this module imports Keras with the process's native stderr
+    silenced (TensorFlow's C++ start-up lines) and ``TF_CPP_MIN_LOG_LEVEL=2``
+    unless already set, so import it before Keras or TensorFlow. Then
+    :func:`setup`:
 
-    1. keeps ``TF_CPP_MIN_LOG_LEVEL`` as set on import;
+    1. lists the devices with native stderr silenced as well;
     2. inside IPython, ``%matplotlib inline`` with PNG figures; ``figure.dpi = dpi``;
     3. the warnings :data:`FIT_WARNINGS` and ``ignore_warnings`` (message
        regexes) are ignored;
@@ -85,7 +109,9 @@ def setup(dpi=100, *, ignore_warnings=()):
     fast = fast_mode()
     backend = keras.backend.backend()
     print(f"mode: {'fast' if fast else 'full'} | avcourse {avcourse.__version__}")
-    print("keras", keras.__version__, "| backend", backend, "| devices:", _devices(backend))
+    with _native_stderr_silenced():  # listing the devices initialises CUDA, which logs when there is none
+        devices = _devices(backend)
+    print("keras", keras.__version__, "| backend", backend, "| devices:", devices)
     return fast
 
 
