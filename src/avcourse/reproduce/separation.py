@@ -202,7 +202,9 @@ def mixtures(recipe, count, seed, split, *, with_waveforms=False, cavl_solo=Fals
     Args:
         recipe: a :class:`SeparationRecipe` (its ``audio_config``; pictures of
             ``recipe.cavl.image_size`` px unless ``image_size`` is given).
-        count, seed, split: the mixtures to draw (``mix_separate_dataset``'s).
+        count: how many mixtures to draw.
+        seed: the first scene seed (``mix_separate_dataset``'s).
+        split: the phrases the scenes play (``"train"``, ``"test"``, ...).
         with_waveforms: keep ``mixture_waveform`` and ``source_waveforms``.
         cavl_solo: add ``"cavl_solo"`` (count, num_mix, rows, frames, 1): each
             source's solo sound as the CAVL model's input, ``log1p`` of its
