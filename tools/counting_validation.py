@@ -74,9 +74,8 @@ def main():
         counter.pool = keras.Sequential([keras.layers.GlobalMaxPooling2D(), keras.layers.LayerNormalization()])
     counter.compile(optimizer=keras.optimizers.Adam(rate, clipnorm=recipe.clipnorm))
     history = counter.fit(train, epochs=args.epochs, verbose=0)
-    rates = np.concatenate([keras.ops.convert_to_numpy(counter(batch)) for batch in np.array_split(val_audio, 8)])
-    rounded = np.concatenate([counter.predict_counts(batch, rule="round") for batch in np.array_split(val_audio, 8)])
-    floored = np.concatenate([counter.predict_counts(batch, rule="mode") for batch in np.array_split(val_audio, 8)])
+    rates = counter.predict(val_audio, batch_size=64, verbose=0)
+    rounded, floored = counter.counts_from_rates(rates, "round"), counter.counts_from_rates(rates, "mode")
     print(f"scenes {args.scenes} epochs {args.epochs} lr {args.lr:g} {args.schedule} trunk {args.trunk or 'random'}"
           f"{' layer-norm' if args.layer_norm else ''}: accuracy round {count_accuracy(val_counts, rounded):.3f} "
           f"floor {count_accuracy(val_counts, floored):.3f} mae {count_mae(val_counts, rounded):.3f} "

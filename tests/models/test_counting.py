@@ -203,3 +203,14 @@ def test_bad_inputs():
     cavl = CAVLModel("small_audio", "small_visual", audio_shape=AUDIO_SHAPE, image_shape=(32, 32, 3), embedding_dim=8)
     with pytest.raises(ValueError, match="`audio_shape` comes from `cavl_model`"):
         SourceCounter.from_cavl(cavl, audio_shape=(64, 44, 1))
+
+
+def test_counts_from_rates_applies_either_rule_to_given_rates():
+    model = _counter(max_count=10)
+    rates = np.array([0.05, 1.3, 2.49, 2.51, 3.9, 13.3])
+    # references: the Poisson mode over 0..10 by scipy, and the nearest count capped at max_count
+    mode = scipy.stats.poisson.pmf(np.arange(11)[:, None], rates[None, :]).argmax(axis=0)
+    np.testing.assert_array_equal(model.counts_from_rates(rates, "mode"), mode)
+    np.testing.assert_array_equal(model.counts_from_rates(rates, "round"), np.minimum(np.floor(rates + 0.5), 10))
+    with pytest.raises(ValueError, match="`rule` must be"):
+        model.counts_from_rates(rates, "ceil")

@@ -214,7 +214,21 @@ class SourceCounter(ModelLoss, keras.Model):
             numpy int32 array (N,) of counts.
         """
         check_choice(rule, "rule", ("mode", "round"))
-        rates = self.predict(inputs, batch_size=batch_size, verbose=verbose)
+        return self.counts_from_rates(self.predict(inputs, batch_size=batch_size, verbose=verbose), rule)
+
+    def counts_from_rates(self, rates, rule="mode"):
+        """Counts from rates λ already predicted, under ``rule`` (see :meth:`predict_counts`).
+
+        One prediction then serves both rules (the reproduction reports both).
+
+        Args:
+            rates: the rates λ, array (N,).
+            rule: ``"mode"`` or ``"round"``.
+
+        Returns:
+            numpy int32 array (N,) of counts.
+        """
+        check_choice(rule, "rule", ("mode", "round"))
         if rule == "round":
             return np.clip(np.rint(np.asarray(rates, dtype=np.float64)), 0, self.max_count).astype("int32")
         return np.asarray(ops.convert_to_numpy(poisson_mode(rates, self.max_count))).astype("int32")

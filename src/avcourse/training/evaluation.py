@@ -209,7 +209,9 @@ class MatchRocAucCurve(keras.callbacks.Callback):
         self.values = []
 
     def on_epoch_end(self, epoch, logs=None):
-        scored = self.model.with_num_clusters(self.num_audio_clusters, self.num_visual_clusters)
+        clusters = (self.num_audio_clusters, self.num_visual_clusters)
+        same = (getattr(self.model, "num_audio_clusters", None), getattr(self.model, "num_visual_clusters", None)) == clusters
+        scored = self.model if same else self.model.with_num_clusters(*clusters)  # a copy only when the counts differ
         self.values.append(match_roc_auc(scored, self.scenes))
         if logs is not None:
             logs["heldout_roc_auc"] = self.values[-1]
