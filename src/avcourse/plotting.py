@@ -6,9 +6,12 @@ drew, so a notebook composes them into its own figures:
 ```python
 fig, axes = plt.subplots(1, 2)
 plotting.show_scene(scene, axes[0])
-image = plotting.show_spectrogram(mixture_magnitude, axes[1], title="mixture")
-fig.colorbar(image, ax=axes[1])
+plotting.show_spectrogram(mixture_magnitude, axes[1], title="mixture")  # with a colour bar in dB
 ```
+
+Spectrograms, masks and heatmaps get a colour bar beside their axes unless
+``colorbar=False`` (pass that when several panels share one bar, and add it
+with ``fig.colorbar`` yourself).
 
 Matplotlib (and Pillow, for :func:`overlay_heatmap`) is imported on the first
 call, so ``import avcourse.plotting`` is cheap.
@@ -27,6 +30,11 @@ def _axes(ax):
 
         _, ax = plt.subplots()
     return ax
+
+
+def _colorbar(ax, image, label):
+    # A narrow bar (fraction) keeps small panels of a grid readable.
+    ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.03, label=label)
 
 
 def show_scene(scene, ax=None, *, show_silent=True):
@@ -56,7 +64,7 @@ def show_scene(scene, ax=None, *, show_silent=True):
     return ax
 
 
-def show_spectrogram(magnitude, ax=None, *, sample_rate=11025, hop_length=256, warped=False, title=None):
+def show_spectrogram(magnitude, ax=None, *, sample_rate=11025, hop_length=256, warped=False, title=None, colorbar=True):
     """A magnitude spectrogram (bins, frames) in dB, time in seconds on x.
 
     The values are shown as ``20 log10(|S| / max |S|)``, clipped to [-80, 0] dB.
@@ -69,9 +77,10 @@ def show_spectrogram(magnitude, ax=None, *, sample_rate=11025, hop_length=256, w
         hop_length: the STFT hop in samples (the time axis).
         warped: whether the rows are log-frequency rows (the y axis then counts rows).
         title: optional title.
+        colorbar: whether to draw a colour bar (dB) beside the axes.
 
     Returns:
-        the ``AxesImage`` (for a colour bar).
+        the ``AxesImage`` (for a colour bar shared by several panels).
     """
     ax = _axes(ax)
     magnitude = np.asarray(magnitude)
@@ -83,10 +92,12 @@ def show_spectrogram(magnitude, ax=None, *, sample_rate=11025, hop_length=256, w
     ax.set_ylabel("log-frequency row" if warped else "frequency (Hz)")
     if title:
         ax.set_title(title)
+    if colorbar:
+        _colorbar(ax, image, "dB")
     return image
 
 
-def show_mask(mask, ax=None, *, title=None, vmax=None):
+def show_mask(mask, ax=None, *, title=None, vmax=None, colorbar=True):
     """A mask (bins, frames) with the low frequencies at the bottom.
 
     Args:
@@ -94,9 +105,10 @@ def show_mask(mask, ax=None, *, title=None, vmax=None):
         ax: the ``Axes`` to draw on (default: a new figure's).
         title: optional title.
         vmax: top of the colour range (default: ``max(1, mask.max())``).
+        colorbar: whether to draw a colour bar (mask value) beside the axes.
 
     Returns:
-        the ``AxesImage`` (for a colour bar).
+        the ``AxesImage`` (for a colour bar shared by several panels).
     """
     ax = _axes(ax)
     mask = np.asarray(mask)
@@ -105,10 +117,12 @@ def show_mask(mask, ax=None, *, title=None, vmax=None):
     ax.set_ylabel("row")
     if title:
         ax.set_title(title)
+    if colorbar:
+        _colorbar(ax, image, "mask value")
     return image
 
 
-def overlay_heatmap(image, heatmap, ax=None, *, alpha=0.5, title=None, vmin=None, vmax=None):
+def overlay_heatmap(image, heatmap, ax=None, *, alpha=0.5, title=None, vmin=None, vmax=None, colorbar=True):
     """A heatmap (any size) resized to the picture and drawn over it.
 
     ``vmin``/``vmax`` fix the colour range (e.g. 0 and 1 for assignment maps,
@@ -122,6 +136,7 @@ def overlay_heatmap(image, heatmap, ax=None, *, alpha=0.5, title=None, vmin=None
         title: optional title.
         vmin: bottom of the colour range.
         vmax: top of the colour range.
+        colorbar: whether to draw a colour bar (heatmap value) beside the axes.
 
     Returns:
         the ``Axes``.
@@ -133,8 +148,10 @@ def overlay_heatmap(image, heatmap, ax=None, *, alpha=0.5, title=None, vmin=None
     heatmap = np.asarray(heatmap, dtype=np.float32)
     resized = np.asarray(Image.fromarray(heatmap).resize((image.shape[1], image.shape[0]), Image.BILINEAR))
     ax.imshow(image)
-    ax.imshow(resized, cmap="jet", alpha=alpha, vmin=vmin, vmax=vmax)
+    shown = ax.imshow(resized, cmap="jet", alpha=alpha, vmin=vmin, vmax=vmax)
     ax.set_axis_off()
     if title:
         ax.set_title(title)
+    if colorbar:
+        _colorbar(ax, shown, "heatmap")
     return ax
