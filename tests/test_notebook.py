@@ -37,3 +37,15 @@ def test_native_stderr_is_silenced_inside_the_block_and_restored_after(capfd):
         os.write(2, b"I0000 a C++ log line\n")
     os.write(2, b"after\n")
     assert capfd.readouterr().err == "after\n"
+
+
+def test_run_time_measures_from_setup_and_says_the_mode(capsys, monkeypatch):
+    monkeypatch.setattr(notebook, "_setup_time", None)
+    with pytest.raises(RuntimeError, match="setup"):
+        notebook.run_time()
+    monkeypatch.setenv("AVCOURSE_FAST", "0")
+    notebook.setup()
+    capsys.readouterr()
+    seconds = notebook.run_time()
+    assert 0 <= seconds < 60
+    assert re.fullmatch(r"run time: \d+ s \(\d+\.\d min\) in full mode on \d+ CPU cores\n", capsys.readouterr().out)

@@ -45,7 +45,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 with _native_stderr_silenced():
     import keras
 
-__all__ = ["FIT_WARNINGS", "EpochProgress", "fast_mode", "setup"]
+__all__ = ["FIT_WARNINGS", "EpochProgress", "fast_mode", "run_time", "setup"]
+
+_setup_time = None  # time.perf_counter() at setup(): run_time() measures from it
 
 # model.fit on a tf.data pipeline: Keras says it ignores `shuffle` (the dataset shuffles itself) and that the
 # input "ran out of data" after the first epoch of unknown length. Both are harmless in the tutorials.
@@ -79,7 +81,8 @@ def setup(dpi=100, *, ignore_warnings=()):
     3. the warnings :data:`FIT_WARNINGS` and ``ignore_warnings`` (message
        regexes) are ignored;
     4. prints ``mode: fast`` or ``mode: full`` with the version of
-       avcourse, then the versions of Keras, the backend and the devices.
+       avcourse, then the versions of Keras, the backend and the devices;
+    5. starts the clock that :func:`run_time` reads.
 
     Args:
         dpi: resolution of the figures.
@@ -106,6 +109,8 @@ def setup(dpi=100, *, ignore_warnings=()):
 
     import avcourse
 
+    global _setup_time
+    _setup_time = time.perf_counter()
     fast = fast_mode()
     backend = keras.backend.backend()
     print(f"mode: {'fast' if fast else 'full'} | avcourse {avcourse.__version__}")
@@ -113,6 +118,27 @@ def setup(dpi=100, *, ignore_warnings=()):
         devices = _devices(backend)
     print("keras", keras.__version__, "| backend", backend, "| devices:", devices)
     return fast
+
+
+def run_time():
+    """Print and return the seconds since :func:`setup`: the notebook's run time in its mode.
+
+    The last code cell of every tutorial calls it, so the stored outputs
+    carry the measured time of the run that produced them (the time the
+    notebook's text quotes), with its mode and CPU count.
+
+    Returns:
+        the seconds since :func:`setup` (float).
+
+    Raises:
+        RuntimeError: when :func:`setup` has not run in this process.
+    """
+    if _setup_time is None:
+        raise RuntimeError("run_time() measures from avcourse.notebook.setup(); call setup() first.")
+    seconds = time.perf_counter() - _setup_time
+    mode = "fast" if fast_mode() else "full"
+    print(f"run time: {seconds:.0f} s ({seconds / 60:.1f} min) in {mode} mode on {os.cpu_count()} CPU cores", flush=True)
+    return seconds
 
 
 class EpochProgress(keras.callbacks.Callback):
