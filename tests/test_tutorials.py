@@ -2,7 +2,7 @@
 
 The stored outputs come from full-mode runs (``mode: full``), each notebook
 states its measured full-mode time and that time is what its last cell
-printed, no TensorFlow/CUDA log line is stored, sound comes with a player,
+printed, no TensorFlow/CUDA log line is stored, sound comes with a player (in every tutorial but 01, which clusters pixels),
 every training cell is announced by a "What you should see" paragraph, and
 every tutorial has an executed solutions notebook.
 """
@@ -58,7 +58,8 @@ def test_no_tensorflow_or_cuda_log_lines_are_stored(path):
             assert not LOG_LINE.search("".join(output.get("text", ""))), output
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
+# 01 clusters points and pixels: the one tutorial whose subject is not sound.
+@pytest.mark.parametrize("path", [path for path in NOTEBOOKS if not path.name.startswith("01_")], ids=lambda path: path.stem)
 def test_sound_comes_with_a_player(path):
     players = [output for cell in cells(path) for output in cell.get("outputs", [])
                if "<audio" in "".join(output.get("data", {}).get("text/html", ""))]
