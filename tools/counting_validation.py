@@ -8,14 +8,22 @@ Prints accuracy under rounding and under the paper's mode rule (⌊λ⌋), the
 MAE, the mean and spread of λ for each true count and the confusion matrix.
 docs/results.md quotes its printed lines.
 
-    python tools/counting_validation.py --scenes 2048 --epochs 20 --lr 1e-4 --schedule constant   # the recipe
-    python tools/counting_validation.py --scenes 8192 --epochs 40 --lr 1e-3 --schedule cosine
-    python tools/counting_validation.py --trunk cavl_validation/sigmoid_audio_seed0/audio_trunk.weights.h5
+    python tools/counting_validation.py --scenes 8192 --epochs 10 --lr 2e-3 --schedule cosine --layer-norm --trunk T   # the recipe
+    python tools/counting_validation.py --scenes 8192 --epochs 10 --lr 2e-3 --schedule cosine --layer-norm   # random trunk
+    python tools/counting_validation.py --scenes 2048 --epochs 20 --lr 1e-4 --schedule constant --trunk T   # the previous recipe
+    python tools/counting_validation.py --scenes 8192 --epochs 30 --lr 1e-3 --schedule cosine --freeze-trunk --pooling mean_std --trunk T
 
-``--trunk`` starts the audio trunk from saved weights (e.g. the trunk
-``tools/cavl_validation.py`` pretrains into its cache) instead of random ones;
-``--layer-norm`` puts a ``LayerNormalization`` after the pooling (not the
-paper's head). The scenes' audio is drawn once and cached under ``--cache``.
+``--trunk`` starts the audio trunk from saved weights instead of random ones:
+``T`` is an audio trunk pretrained as the reproduction's validation column
+does it (``cavl.pretrain(recipe, 0, folder, split="fit",
+held_out_split="validation", modalities=("audio",))`` writes
+``folder/audio_trunk.weights.h5``; ``tools/cavl_validation.py`` caches one
+too). ``--layer-norm`` puts a ``LayerNormalization`` after the pooling
+(``SourceCounter(feature_norm=True)``, the recipe's; not the paper's head),
+``--pooling`` chooses ``SourceCounter``'s pooling (``max`` is the paper's),
+``--freeze-trunk`` trains the head only (``SourceCounter(freeze_trunk=True)``)
+and ``--batch-size`` overrides the recipe's batch size. The scenes' audio is
+drawn once and cached under ``--cache``.
 """
 
 import argparse
@@ -54,7 +62,10 @@ def main():
     parser.add_argument("--lr", type=float, default=1e-4, help="Adam's (initial) learning rate")
     parser.add_argument("--schedule", default="constant", choices=["constant", "cosine"], help="cosine: decay to 0 over all steps")
     parser.add_argument("--trunk", default=None, help="audio trunk weights (.weights.h5); default random")
-    parser.add_argument("--layer-norm", action="store_true", help="LayerNormalization after the pooling")
+    parser.add_argument("--layer-norm", action="store_true", help="LayerNormalization after the pooling (SourceCounter(feature_norm=True))")
+    parser.add_argument("--pooling", default="max", choices=["max", "mean_std", "max_mean_std"], help="SourceCounter(pooling=...)")
+    parser.add_argument("--freeze-trunk", action="store_true", help="train the head only (SourceCounter(freeze_trunk=True))")
+    parser.add_argument("--batch-size", type=int, default=None, help="default: the recipe's")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache", default="counting_validation")
     args = parser.parse_args()
@@ -65,19 +76,20 @@ def main():
     train_audio, train_counts = scenes(recipe, args.scenes, TRAIN_SEED, "fit", args.cache)
     val_audio, val_counts = scenes(recipe, VALIDATION_SCENES, VALIDATION_SEED, "validation", args.cache)
     keras.utils.set_random_seed(args.seed)
+    batch_size = args.batch_size or recipe.batch_size
     train = (tf.data.Dataset.from_tensor_slices((train_audio, train_counts.astype("float32")))
-             .shuffle(len(train_counts), seed=args.seed).batch(recipe.batch_size))
-    steps = args.epochs * int(np.ceil(len(train_counts) / recipe.batch_size))
+             .shuffle(len(train_counts), seed=args.seed).batch(batch_size))
+    steps = args.epochs * int(np.ceil(len(train_counts) / batch_size))
     rate = keras.optimizers.schedules.CosineDecay(args.lr, steps) if args.schedule == "cosine" else args.lr
-    counter = SourceCounter(recipe.audio_trunk, audio_shape=train_audio.shape[1:], audio_weights=args.trunk)
-    if args.layer_norm:
-        counter.pool = keras.Sequential([keras.layers.GlobalMaxPooling2D(), keras.layers.LayerNormalization()])
+    counter = SourceCounter(recipe.audio_trunk, audio_shape=train_audio.shape[1:], audio_weights=args.trunk,
+                            freeze_trunk=args.freeze_trunk, pooling=args.pooling,
+                            feature_norm=args.layer_norm)
     counter.compile(optimizer=keras.optimizers.Adam(rate, clipnorm=recipe.clipnorm))
     history = counter.fit(train, epochs=args.epochs, verbose=0)
     rates = counter.predict(val_audio, batch_size=64, verbose=0)
     rounded, floored = counter.counts_from_rates(rates, "round"), counter.counts_from_rates(rates, "mode")
     print(f"scenes {args.scenes} epochs {args.epochs} lr {args.lr:g} {args.schedule} trunk {args.trunk or 'random'}"
-          f"{' layer-norm' if args.layer_norm else ''}: accuracy round {count_accuracy(val_counts, rounded):.3f} "
+          f"{' layer-norm' if args.layer_norm else ''} pooling {args.pooling}{' frozen' if args.freeze_trunk else ''} batch {batch_size}: accuracy round {count_accuracy(val_counts, rounded):.3f} "
           f"floor {count_accuracy(val_counts, floored):.3f} mae {count_mae(val_counts, rounded):.3f} "
           f"(final training loss {history.history['loss'][-1]:.3f}) [{time.perf_counter() - started:.0f} s]")
     for count in range(1, 5):

@@ -40,8 +40,10 @@ def _native_stderr_silenced():
         os.close(saved)
 
 
-# The notebooks import this module first: Keras starts TensorFlow here, quietly.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The notebooks import this module first: Keras starts TensorFlow here, quietly. Level 3 also hides the C++
+# "errors" TensorFlow logs while it runs (e.g. "oneDNN supports DT_INT64 only on platforms with AVX-512", on the
+# first int64 op), which are notes about kernels, not failures; Python exceptions are unaffected.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 with _native_stderr_silenced():
     import keras
 
@@ -72,7 +74,7 @@ def setup(dpi=100, *, ignore_warnings=()):
     """Set up a tutorial notebook and return whether fast mode is on.
 
     Importing this module imports Keras with the process's native stderr
-    silenced (TensorFlow's C++ start-up lines) and ``TF_CPP_MIN_LOG_LEVEL=2``
+    silenced (TensorFlow's C++ start-up lines) and ``TF_CPP_MIN_LOG_LEVEL=3``
     unless already set, so import it before Keras or TensorFlow. Then
     :func:`setup`:
 

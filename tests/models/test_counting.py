@@ -163,6 +163,53 @@ def test_from_cavl_copies_the_audio_trunk():
     assert not np.array_equal(fresh.audio_trunk.get_weights()[0], cavl.audio_trunk.get_weights()[0])
 
 
+def test_frozen_trunk_keeps_its_weights_in_fit_while_the_head_moves():
+    model = _counter(freeze_trunk=True)
+    x, y = _audio(8), np.array([1, 2, 3, 4] * 2, "int32")
+    model(x)
+    trunk, head = model.audio_trunk.get_weights(), model.hidden.get_weights() + model.logit.get_weights()
+    assert not model.audio_trunk.trainable
+    assert len(model.trainable_weights) == 4  # the two Dense layers' kernels and biases
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    for before, after in zip(trunk, model.audio_trunk.get_weights()):
+        np.testing.assert_array_equal(before, after)
+    moved = model.hidden.get_weights() + model.logit.get_weights()
+    assert all(not np.array_equal(before, after) for before, after in zip(head, moved))
+    # Not frozen (the default), one step moves the trunk too.
+    trained = _counter()
+    trained(x)
+    start = trained.audio_trunk.get_weights()
+    trained.compile(optimizer=keras.optimizers.Adam(1e-2))
+    trained.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    assert any(not np.array_equal(a, b) for a, b in zip(start, trained.audio_trunk.get_weights()))
+
+
+@pytest.mark.parametrize("pooling, width", [("max", 1), ("mean_std", 2), ("max_mean_std", 3)])
+def test_pooling_options_and_feature_norm(pooling, width, tmp_path):
+    model = _counter(pooling=pooling, feature_norm=True, freeze_trunk=True)
+    x = _audio()
+    rates = _numpy(model(x))
+    assert rates.shape == (4,) and np.all(rates >= model.min_rate)
+    channels = model.audio_trunk.output.shape[-1]
+    assert model.hidden.kernel.shape == (width * channels, 16)
+    feature_map = _numpy(model.audio_trunk(x))
+    expected = {"max": feature_map.max(axis=(1, 2)), "mean": feature_map.mean(axis=(1, 2)),
+                "std": feature_map.std(axis=(1, 2))}
+    pooled = np.concatenate([expected[name] for name in pooling.split("_")], axis=-1)
+    mean, var = pooled.mean(-1, keepdims=True), pooled.var(-1, keepdims=True)
+    np.testing.assert_allclose(_numpy(model._pooled(model.audio_trunk(x))), (pooled - mean) / np.sqrt(var + 1e-3),
+                               rtol=1e-4, atol=1e-4)
+    # The options round-trip through the config and a saved model (frozen trunk included).
+    config = model.get_config()
+    assert (config["pooling"], config["feature_norm"], config["freeze_trunk"]) == (pooling, True, True)
+    path = tmp_path / "counter.keras"
+    model.save(path)
+    reloaded = keras.saving.load_model(path)
+    assert reloaded.get_config() == config and not reloaded.audio_trunk.trainable
+    np.testing.assert_allclose(_numpy(reloaded(x)), rates, atol=1e-6)
+
+
 def test_paper_config_builds():
     counter = SourceCounter()
     assert counter.audio_shape == (512, 432, 1)
@@ -182,6 +229,9 @@ def test_paper_config_builds():
         ({"hidden_units": 0}, "`hidden_units` must be a positive integer"),
         ({"max_count": 0}, "`max_count` must be a positive integer"),
         ({"min_rate": 0.0}, "`min_rate` must be a number > 0"),
+        ({"pooling": "mean"}, "`pooling` must be one of"),
+        ({"feature_norm": 1}, "`feature_norm` must be True or False"),
+        ({"freeze_trunk": "yes"}, "`freeze_trunk` must be True or False"),
     ],
 )
 def test_bad_arguments(kwargs, message):

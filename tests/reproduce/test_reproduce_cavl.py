@@ -58,6 +58,9 @@ def test_reproduce_cavl_writes_every_table(recorded_run):
     localization = document["tables"]["localization"]["rows"]
     assert localization["oracle"]["pointing"]["mean"] == 1.0 and localization["oracle"]["mask_iou"]["mean"] == 1.0
     assert (out / "cavl.md").is_file() and (out / "cavl.html").is_file()
+    # The recipe freezes the audio trunk, so the curriculum's is the pretrained one: one counter, one row.
+    counting = document["tables"]["counting"]["rows"]
+    assert counting["curriculum trunk"] == counting["pretrained trunk"]
 
 
 def _statistics(call, draws=6):
@@ -167,3 +170,34 @@ def test_pretraining_trains_both_trunks_although_the_recipe_freezes_them(tiny_re
     assert trainable == {"audio": True, "image": True}
     model = cavl.build_model(recipe, pretrained)
     assert not model.audio_trunk.trainable and not model.visual_trunk.trainable  # frozen for the CAVL stages
+
+
+def test_counting_trains_each_distinct_trunk_once_with_the_recipes_options(tiny_recipe, monkeypatch):
+    recipe = dataclasses.replace(tiny_recipe, counting_scenes=8, counting_epochs=2, test_scenes=4, counting_learning_rate=1e-3)
+    options = cavl._counter_options(recipe)  # noqa: SLF001 - the recipe's own counters
+    assert options == {"feature_norm": recipe.counting_feature_norm, "freeze_trunk": recipe.counting_freeze_trunk}
+    optimizer = cavl._counting_optimizer(recipe)  # noqa: SLF001
+    schedule = optimizer.get_config()["learning_rate"]
+    assert schedule["class_name"] == "CosineDecay"
+    assert schedule["config"]["decay_steps"] == 2 * 2 and schedule["config"]["initial_learning_rate"] == 1e-3  # 2 epochs of 8 / 4
+    assert optimizer.clipnorm == recipe.clipnorm
+    model = cavl.build_model(recipe)
+    counters = {
+        "random": cavl.SourceCounter(recipe.audio_trunk, audio_shape=model.audio_shape, hidden_units=8, **options),
+        "first": cavl.SourceCounter.from_cavl(model, hidden_units=8, **options),
+        "twin": cavl.SourceCounter.from_cavl(model, hidden_units=8, **options),
+    }
+    fitted = []
+    original = cavl.SourceCounter.fit
+
+    def recording(self, *args, **kwargs):
+        fitted.append(self)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(cavl.SourceCounter, "fit", recording)
+    logged = []
+    rows = cavl._counting(recipe, 0, counters, logged.append)  # noqa: SLF001
+    assert fitted == [counters["random"], counters["first"]]
+    assert rows["twin"] == rows["first"] and list(rows) == ["random", "first", "twin"]
+    assert logged and "twin" in logged[0] and "first" in logged[0]
+    assert all(set(row) == {"accuracy_round", "accuracy_floor", "mae"} for row in rows.values())
