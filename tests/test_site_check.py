@@ -166,3 +166,20 @@ def test_sphinx_roles_resolve_like_python(tmp_path):
     )
     # the only `helper` of the package, although `other` does not import it
     assert loaded["sub.other.Other"].docstring.value == f"O: {ref('pkgx.sub.mod.helper', 'helper')}."
+
+
+def test_docs_hooks_point_notebook_links_at_the_notebooks_pages():
+    pytest.importorskip("mkdocs")
+    from types import SimpleNamespace
+
+    hooks = _load("docs_hooks")
+    pages = {"tutorials/04_localization.ipynb": SimpleNamespace(url="tutorials/04_localization/")}
+    files = SimpleNamespace(get_file_from_path=pages.get)
+    page = SimpleNamespace(file=SimpleNamespace(src_uri="tutorials/solutions/04_localization_solutions.ipynb"),
+                           url="tutorials/solutions/04_localization_solutions/")
+    html = ('<a href="../04_localization.ipynb">tutorial</a> <a href="../04_localization.ipynb#2-scores">section</a> '
+            '<a href="../99_missing.ipynb">missing</a> <a href="https://example.org/x.ipynb">web</a>')
+    assert hooks.notebook_links(html, page, files) == (
+        '<a href="../../04_localization/">tutorial</a> <a href="../../04_localization/#2-scores">section</a> '
+        '<a href="../99_missing.ipynb">missing</a> <a href="https://example.org/x.ipynb">web</a>'
+    )

@@ -20,12 +20,16 @@
      the headings of the rendered page.
    - The page's anchors are registered, so that ``validation: anchors`` checks
      links from Markdown pages into the notebooks too.
+   - Links between notebooks (``../04_localization.ipynb``, right in Jupyter
+     Lab) point at the linked notebook's page, as Markdown pages' links do;
+     mkdocs-jupyter leaves them as they are, a file the site does not have.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import logging
+import posixpath
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -33,6 +37,7 @@ from pathlib import Path
 from mkdocs.exceptions import PluginError
 from mkdocs.structure.files import File, Files
 from mkdocs.structure.toc import get_toc
+from mkdocs.utils import get_relative_url
 
 log = logging.getLogger("mkdocs.hooks.avcourse")
 
@@ -133,9 +138,26 @@ def toc_tokens(headings: list[tuple[int, str, str]]) -> list[dict]:
     return root
 
 
+_NOTEBOOK_LINK_RE = re.compile(r'href="(?![a-z]+:|/|#)([^"#]+\.ipynb)(#[^"]*)?"')
+
+
+def notebook_links(html: str, page, files) -> str:
+    """Relative links to ``.ipynb`` files of the site rewritten to the notebooks' pages (others left as they are)."""
+
+    def page_link(match):
+        target = posixpath.normpath(posixpath.join(posixpath.dirname(page.file.src_uri), match.group(1)))
+        linked = files.get_file_from_path(target)
+        if linked is None:
+            return match.group(0)
+        return f'href="{get_relative_url(linked.url, page.url)}{match.group(2) or ""}"'
+
+    return _NOTEBOOK_LINK_RE.sub(page_link, html)
+
+
 def on_page_content(html: str, page, config, files):
     if not page.file.src_uri.endswith(".ipynb"):
         return html
+    html = notebook_links(html, page, files)
     html = _NB_MATHJAX_RE.sub("", html)
     html = _NB_MERMAID_RE.sub("", html)
     parser = _Headings()
