@@ -80,6 +80,16 @@ def test_pretraining_learns_a_separable_task_and_updates_the_trunk_in_place():
     assert any(not np.allclose(a, b) for a, b in zip(before, after))
 
 
+def test_pretraining_hands_its_callbacks_to_fit():
+    keras.utils.set_random_seed(0)
+    ends = []
+    record = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: ends.append((epoch, sorted(logs))))
+    images, labels = _colour_task(num=16)
+    pretrain_trunk(conv_trunk("patch_visual", (16, 16, 3)), _labelled(images, labels), modality="image", epochs=2,
+                   callbacks=[record])
+    assert ends == [(0, ["accuracy", "loss"]), (1, ["accuracy", "loss"])]
+
+
 def test_pretrained_weights_load_into_a_cavl_model(tmp_path):
     keras.utils.set_random_seed(1)
     trunk = conv_trunk("patch_visual", (16, 16, 3), name="visual_trunk")

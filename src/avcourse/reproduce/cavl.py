@@ -330,7 +330,7 @@ def _with_sources(model, num_sources, extra_visual_clusters):
     return model.with_num_clusters(num_sources, num_sources + extra_visual_clusters)
 
 
-def pretrain(recipe, seed, directory, split="train", held_out_split="test", modalities=("audio", "image")):
+def pretrain(recipe, seed, directory, split="train", held_out_split="test", modalities=("audio", "image"), callbacks=None):
     """Pretrain the trunks of a fresh CAVL model as instrument classifiers.
 
     Audio: ``recipe.pretrain_examples`` solo clips (one instrument; seeds from
@@ -341,7 +341,10 @@ def pretrain(recipe, seed, directory, split="train", held_out_split="test", moda
     instrument named (multi-label, ``recipe.visual_pretrain_pooling``). Phrases from ``split``;
     held-out accuracy on scenes of ``held_out_split`` (solo clips for audio;
     for the pictures the per-class binary accuracy). The trunks' weights are
-    saved under ``directory``.
+    saved under ``directory``. ``callbacks``, a function of the modality
+    (``"audio"`` or ``"image"``) returning a list of Keras callbacks, gives
+    each trunk's ``fit`` its callbacks (e.g. ``lambda modality:
+    [EpochProgress(modality, every=10)]``).
 
     Returns:
         ``(pretrained, accuracies)``: ``{"audio": path, "image": path,
@@ -360,7 +363,7 @@ def pretrain(recipe, seed, directory, split="train", held_out_split="test", moda
         held_out = scene_data(recipe, recipe.test_scenes, 1, TEST_SEED, held_out_split, with_labels=True, scene_options=SOLO)
         history = pretrain_trunk(model.audio_trunk, solo, modality="audio", epochs=recipe.pretrain_epochs,
                                  learning_rate=recipe.pretrain_learning_rate, pooling="average",
-                                 multi_label=recipe.audio_multi_label)
+                                 multi_label=recipe.audio_multi_label, callbacks=callbacks("audio") if callbacks else None)
         pretrained["audio_logits"] = history.model.get_layer("logits").get_weights()
         accuracies["audio"] = _top1_accuracy(history.model, held_out)
     if "image" in modalities:
@@ -370,7 +373,8 @@ def pretrain(recipe, seed, directory, split="train", held_out_split="test", moda
         check_choice(recipe.visual_pretrain_pooling, "recipe.visual_pretrain_pooling", POOLINGS)
         history = pretrain_trunk(model.visual_trunk, pictures, modality="image", epochs=recipe.visual_pretrain_epochs,
                                  learning_rate=recipe.pretrain_learning_rate, validation_data=held_out,
-                                 label_key="visible_labels", multi_label=True, pooling=recipe.visual_pretrain_pooling)
+                                 label_key="visible_labels", multi_label=True, pooling=recipe.visual_pretrain_pooling,
+                                 callbacks=callbacks("image") if callbacks else None)
         pretrained["image_logits"] = history.model.get_layer("logits").get_weights()
         accuracies["image"] = history.history["val_accuracy"][-1]
     for modality, trunk in (("audio", model.audio_trunk), ("image", model.visual_trunk)):

@@ -228,7 +228,7 @@ def _trunk(net):
     return keras.Model(net.input, net.layers[-1].input, name=f"{net.name}_trunk")
 
 
-def pretrain(model, recipe, seed=0, split="train", held_out_split="test", log=print):
+def pretrain(model, recipe, seed=0, split="train", held_out_split="test", log=print, callbacks=None):
     """Pretrain ``model``'s grounding object and audio nets in place as instrument classifiers.
 
     Object net: the ``4 x recipe.object_pretrain_samples`` object crops of
@@ -238,6 +238,10 @@ def pretrain(model, recipe, seed=0, split="train", held_out_split="test", log=pr
     class, average pooling), seeds from ``PRETRAIN_SEED + 50_000 + seed``.
     Phrases from ``split``. The separator's object net gets the pretrained
     object net's weights.
+
+    ``callbacks``, a function of the net (``"object"`` or ``"audio"``)
+    returning a list of Keras callbacks, gives each net's ``fit`` its
+    callbacks (e.g. per-epoch progress).
 
     Returns:
         held-out top-1 accuracy per net (``{"object": …, "audio": …}``) on
@@ -253,14 +257,16 @@ def pretrain(model, recipe, seed=0, split="train", held_out_split="test", log=pr
     crops = _crops(samples(recipe, recipe.object_pretrain_samples, PRETRAIN_SEED + seed, split, batch_size=None), num_classes)
     crops = crops.cache().shuffle(crop_count, seed=seed, reshuffle_each_iteration=True).batch(recipe.batch_size * 4)
     object_history = pretrain_trunk(object_trunk, crops, modality="image", epochs=recipe.object_pretrain_epochs,
-                                    learning_rate=recipe.pretrain_learning_rate, pooling="max")
+                                    learning_rate=recipe.pretrain_learning_rate, pooling="max",
+                                    callbacks=callbacks("object") if callbacks else None)
     clips = pipelines.scene_dataset(
         recipe.audio_pretrain_clips, num_sources=list(recipe.audio_pretrain_sources), seed=PRETRAIN_SEED + 50_000 + seed,
         batch_size=recipe.batch_size * 2, image_size=32, config=recipe.audio_config, split=split, with_labels=True,
         shuffle=recipe.audio_pretrain_clips, scene_options=SOLO,
     )
     audio_history = pretrain_trunk(audio_trunk, clips, modality="audio", epochs=recipe.audio_pretrain_epochs,
-                                   learning_rate=recipe.pretrain_learning_rate, pooling="average", multi_label=True)
+                                   learning_rate=recipe.pretrain_learning_rate, pooling="average", multi_label=True,
+                                   callbacks=callbacks("audio") if callbacks else None)
     model.separator.object_net.set_weights(model.object_net.get_weights())
     model.object_net.trainable = not model.freeze_object_net
     model.audio_net.trainable = not model.freeze_audio_net
@@ -282,11 +288,14 @@ def pretrain(model, recipe, seed=0, split="train", held_out_split="test", log=pr
     return accuracies
 
 
-def pretrained_model(recipe, seed=0, split="train", held_out_split="test", log=print):
-    """A CCoL model of the recipe (stage ``"grounding"``) with pretrained grounding nets; ``(model, accuracies)``."""
+def pretrained_model(recipe, seed=0, split="train", held_out_split="test", log=print, callbacks=None):
+    """A CCoL model of the recipe (stage ``"grounding"``) with pretrained grounding nets; ``(model, accuracies)``.
+
+    ``callbacks`` as in :func:`pretrain`.
+    """
     model = CCoLModel(stage="grounding", seed=seed, **recipe.model_config())
     model.build()
-    accuracies = pretrain(model, recipe, seed, split, held_out_split, log=log)
+    accuracies = pretrain(model, recipe, seed, split, held_out_split, log=log, callbacks=callbacks)
     return model, accuracies
 
 

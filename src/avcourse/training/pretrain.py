@@ -71,6 +71,7 @@ def pretrain_trunk(
     pooling="max",
     label_key="labels",
     multi_label=False,
+    callbacks=None,
 ):
     """Train ``trunk`` in place as an instrument classifier with ``model.fit``.
 
@@ -91,6 +92,8 @@ def pretrain_trunk(
         multi_label: a sigmoid per class with binary cross-entropy (several
             instruments a picture; ``accuracy`` is then the per-class binary
             accuracy at logit 0) instead of a softmax over classes.
+        callbacks: Keras callbacks for ``fit`` (e.g.
+            :class:`avcourse.notebook.EpochProgress`).
 
     Returns:
         the ``keras.callbacks.History`` of the classifier (``loss``,
@@ -117,4 +120,4 @@ def pretrain_trunk(
         loss = keras.losses.CategoricalCrossentropy(from_logits=True)
         accuracy = keras.metrics.CategoricalAccuracy(name="accuracy")
     classifier.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=[accuracy])
-    return classifier.fit(train, epochs=epochs, validation_data=validation, verbose=verbose)
+    return classifier.fit(train, epochs=epochs, validation_data=validation, verbose=verbose, callbacks=callbacks)
