@@ -369,9 +369,6 @@ def istft(real, imag, config=None, length=None):
     Returns:
         waveform (..., length).
     """
-    import keras
-
-    ops = keras.ops
     config = resolve_config(config)
     real, imag = _check_parts(real, imag, min_ndim=2)
     shape = tuple(real.shape)

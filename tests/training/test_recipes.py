@@ -181,7 +181,7 @@ def _write_shard(path, count):
 
 def test_shards_source_trains_and_evaluates(tmp_path):
     _write_shard(tmp_path / "train-00000-of-00001.tfrecord", 8)
-    shards = [f"data.source=shards", f"data.train={tmp_path}/train-*.tfrecord", f"data.test={tmp_path}/train-*.tfrecord"]
+    shards = ["data.source=shards", f"data.train={tmp_path}/train-*.tfrecord", f"data.test={tmp_path}/train-*.tfrecord"]
     overrides = shards + ["training.stages=2", "training.epochs=[1,1]", "training.batch_size=2"]
     result = recipes.train(_config("cavl_audioset_curriculum"), overrides, run_dir=tmp_path / "run", smoke=True)
     # four clips of each count: two steps of two clips in each stage
