@@ -176,7 +176,7 @@ def test_counting_trains_each_distinct_trunk_once_with_the_recipes_options(tiny_
     recipe = dataclasses.replace(tiny_recipe, counting_scenes=8, counting_epochs=2, test_scenes=4, counting_learning_rate=1e-3)
     options = cavl._counter_options(recipe)  # noqa: SLF001 - the recipe's own counters
     assert options == {"feature_norm": recipe.counting_feature_norm, "freeze_trunk": recipe.counting_freeze_trunk}
-    optimizer = cavl._counting_optimizer(recipe)  # noqa: SLF001
+    optimizer = cavl.counting_adam(recipe)
     schedule = optimizer.get_config()["learning_rate"]
     assert schedule["class_name"] == "CosineDecay"
     assert schedule["config"]["decay_steps"] == 2 * 2 and schedule["config"]["initial_learning_rate"] == 1e-3  # 2 epochs of 8 / 4

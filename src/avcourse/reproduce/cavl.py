@@ -81,6 +81,7 @@ __all__ = [
     "build_model",
     "c1_stage",
     "calibrate_margin",
+    "counting_adam",
     "pretrain",
     "run",
     "scene_data",
@@ -496,8 +497,11 @@ def _counter_options(recipe):
     return {"feature_norm": recipe.counting_feature_norm, "freeze_trunk": recipe.counting_freeze_trunk}
 
 
-def _counting_optimizer(recipe):
-    """Adam from ``recipe.counting_learning_rate``, cosine-decayed to 0 over the counting epochs' steps."""
+def counting_adam(recipe):
+    """The reproduction's counting optimiser: Adam from ``recipe.counting_learning_rate``, cosine-decayed to 0 over the counting epochs' steps.
+
+    Taught in: tutorials/05_counting.ipynb.
+    """
     steps = recipe.counting_epochs * -(-recipe.counting_scenes // recipe.batch_size)
     schedule = keras.optimizers.schedules.CosineDecay(recipe.counting_learning_rate, steps)
     return keras.optimizers.Adam(schedule, clipnorm=recipe.clipnorm)
@@ -523,7 +527,7 @@ def _counting(recipe, seed, counters, log=print):
             rows[name] = dict(rows[twin])
             continue
         starts[name] = start
-        counter.compile(optimizer=_counting_optimizer(recipe))
+        counter.compile(optimizer=counting_adam(recipe))
         counter.fit(train, epochs=recipe.counting_epochs, verbose=0)
         rates = np.concatenate([counter.predict(batch, verbose=0) for batch in test])  # once, for both rules
         rounded, floored = counter.counts_from_rates(rates, "round"), counter.counts_from_rates(rates, "mode")
