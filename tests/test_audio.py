@@ -423,3 +423,49 @@ def test_reconstruct_sources_checks_the_leading_axes():
     masks = np.ones((2, 3, config.num_bins, config.num_frames), np.float32)
     with pytest.raises(ValueError, match="same leading axes"):
         audio.reconstruct_sources(masks, np.zeros((3, config.num_samples), np.float32), config, warped=False)
+
+
+# --------------------------------------------------------------------------- mask normalisation
+
+
+@pytest.mark.parametrize("source_axis", [-3, 1])
+def test_normalize_source_masks_matches_a_loop(source_axis):
+    rng = np.random.default_rng(3)
+    masks = rng.uniform(0, 1, (4, 3, 5, 6)).astype(np.float32)
+    masks[0, :, 0, 0] = 0.0  # a bin no source claims stays silent
+    normalized = audio.normalize_source_masks(masks, source_axis=source_axis)
+    assert isinstance(normalized, np.ndarray) and normalized.shape == masks.shape
+    reference = np.empty_like(masks)
+    for b in range(4):
+        for f in range(5):
+            for t in range(6):
+                total = sum(float(masks[b, i, f, t]) for i in range(3))
+                for i in range(3):
+                    reference[b, i, f, t] = masks[b, i, f, t] / total if total > 1e-6 else masks[b, i, f, t] / 1e-6
+    np.testing.assert_allclose(normalized, reference, rtol=1e-6)
+    np.testing.assert_allclose(normalized.sum(axis=1)[masks.sum(axis=1) > 0], 1.0, rtol=1e-6)
+    assert np.all(normalized[0, :, 0, 0] == 0.0)
+
+
+def test_normalize_source_masks_makes_the_sources_add_up_to_the_mixture():
+    config = audio.AudioConfig(clip_seconds=0.25)
+    rng = np.random.default_rng(4)
+    mixtures = rng.uniform(-0.5, 0.5, (2, config.num_samples)).astype(np.float32)
+    masks = rng.uniform(0.05, 1, (2, 2, config.num_warped_bins, config.num_frames)).astype(np.float32)
+    sources = audio.reconstruct_sources(audio.normalize_source_masks(masks), mixtures, config)
+    np.testing.assert_allclose(sources.sum(axis=1), mixtures, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "masks, kwargs, message",
+    [
+        (np.ones((2, 3)), {}, "`masks` must have rank >= 3"),
+        (-np.ones((1, 2, 3, 4)), {}, "`masks` must hold magnitudes >= 0"),
+        (np.full((1, 2, 3, 4), np.nan), {}, "`masks`"),
+        (np.ones((1, 2, 3, 4)), {"source_axis": 4}, "`source_axis` must be an int axis"),
+        (np.ones((1, 2, 3, 4)), {"epsilon": 0}, "`epsilon` must be a number > 0"),
+    ],
+)
+def test_normalize_source_masks_rejects_bad_input(masks, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        audio.normalize_source_masks(masks, **kwargs)

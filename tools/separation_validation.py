@@ -11,6 +11,7 @@ docstring (``SeparationRecipe``) quotes the printed lines.
     python tools/separation_validation.py --grid-only --rows 64 128 256   # the grid's ceiling only
     python tools/separation_validation.py --baselines                    # + NMF, IRM/IBM 512, mixture
     python tools/separation_validation.py --mask-type ratio --unweighted  # CAVL's Eq 8
+    python tools/separation_validation.py --raw-masks                    # masks not normalised to sum 1
     python tools/separation_validation.py --depth 5 --base-channels 32 --epochs 8 --score-epochs 2 4 6
 
 Every setting defaults to the ``"small"`` recipe's; ``--train-mixtures`` and
@@ -80,6 +81,10 @@ def main():
     weighting.add_argument("--weighted", dest="weighted", action="store_true", default=small.weighted,
                            help="log1p(|S_mix|) weighting of the mask loss")
     weighting.add_argument("--unweighted", dest="weighted", action="store_false")
+    normalising = parser.add_mutually_exclusive_group()
+    normalising.add_argument("--normalize-masks", dest="normalize_masks", action="store_true", default=small.normalize_masks,
+                             help="divide a mixture's masks by their sum in every bin before reconstruction")
+    normalising.add_argument("--raw-masks", dest="normalize_masks", action="store_false")
     parser.add_argument("--grid-only", action="store_true", help="print the grid IRM (and --baselines) and stop")
     parser.add_argument("--baselines", action="store_true", help="also NMF, the 512-bin ideal masks and the mixture")
     parser.add_argument("--seed", type=int, default=0, help="training seed (fit mixtures from SEPARATION_TRAIN_SEED + seed)")
@@ -98,6 +103,7 @@ def main():
             visual_units=args.visual_units,
             mask_type=args.mask_type,
             weighted=args.weighted,
+            normalize_masks=args.normalize_masks,
             warped_bins=rows,
             clip_seconds=args.clip_seconds,
         )
@@ -113,7 +119,8 @@ def main():
             continue
 
         train = _mixtures(recipe, args.train_mixtures, SEPARATION_TRAIN_SEED + args.seed, "fit", False, args.cache)
-        label = (f"oracle-box {recipe.mask_type}{' weighted' if recipe.weighted else ''}, depth {recipe.depth}, "
+        label = (f"oracle-box {recipe.mask_type}{' weighted' if recipe.weighted else ''}"
+                 f"{', masks normalised' if recipe.normalize_masks else ''}, depth {recipe.depth}, "
                  f"base {recipe.base_channels}, {args.train_mixtures} fit mixtures, bs {recipe.batch_size}, lr {recipe.learning_rate:g}")
 
         def evaluate(model, when):

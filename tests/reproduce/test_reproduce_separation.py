@@ -82,7 +82,7 @@ def test_the_cavl_solo_input_is_the_source_at_unit_gain_on_the_cavl_grid():
 @pytest.mark.parametrize(
     ("changes", "argument"),
     [({"warped_bins": 0}, "warped_bins"), ({"mask_type": "soft"}, "mask_type"), ({"learning_rate": -1.0}, "learning_rate"),
-     ({"weighted": 1}, "weighted"), ({"cavl": None}, "cavl")],
+     ({"weighted": 1}, "weighted"), ({"normalize_masks": "yes"}, "normalize_masks"), ({"cavl": None}, "cavl")],
 )
 def test_the_recipe_rejects_bad_settings(changes, argument):
     with pytest.raises(ValueError, match=f"`{argument}`"):
@@ -92,3 +92,14 @@ def test_the_recipe_rejects_bad_settings(changes, argument):
 def test_unknown_size_is_rejected():
     with pytest.raises(ValueError, match="`size` must be one of"):
         separation.run(size="huge")
+
+
+
+@pytest.mark.parametrize("normalize_masks", [True, False])
+def test_the_recipe_says_whether_the_separators_normalise_their_masks(normalize_masks):
+    recipe = dataclasses.replace(separation.RECIPES["demo"], normalize_masks=normalize_masks, depth=2, base_channels=4)
+    for conditioning in ("oracle-box", "Model-Mask"):
+        model = separation._separator(recipe, conditioning, 16, seed=0)
+        assert model.normalize_masks is normalize_masks
+    masks = np.asarray(model({"mixture": np.ones((2, 8, 6, 1), np.float32), "visual": np.ones((2, 2, 16), np.float32)}))
+    assert np.allclose(masks.sum(axis=1), 1.0, atol=1e-5) == normalize_masks

@@ -29,7 +29,7 @@ from keras import ops
 
 from avcourse import audio
 from avcourse._api import register
-from avcourse._validation import as_float_array, check_choice, check_number, check_positive_int
+from avcourse._validation import as_float_array, check_bool, check_choice, check_number, check_positive_int
 from avcourse.models.base import ModelLoss, static_shape
 from avcourse.models.unet import MASK_TYPES, UNetSeparator, mixture_magnitude_of
 
@@ -114,6 +114,14 @@ class VisuallyGuidedSeparator(ModelLoss, keras.Model):
             (N, visual_dim); only with ``conditioning="encoder"``.
         num_classes: number of instrument classes for ``"oracle"`` (default:
             the synthetic world's instruments).
+        normalize_masks: divide the ``num_mix`` masks of each mixture by their
+            sum in every bin (:func:`avcourse.audio.normalize_source_masks`), in
+            training and at inference, so that the separated sources add up to
+            the mixture. Each mask is predicted on its own, from its own visual
+            vector; nothing else makes them share the mixture. Not in CAVL or
+            Sound of Pixels (default ``False``); the separation reproduction
+            sets it, chosen on validation (``SeparationRecipe``). Needs
+            ``num_mix >= 2``.
 
     Call arguments:
         inputs: a dict with ``"mixture"`` (B, bins, frames, 1) and the entry
@@ -137,7 +145,9 @@ class VisuallyGuidedSeparator(ModelLoss, keras.Model):
         - Hu et al., "Curriculum Audiovisual Learning", arXiv:2001.09414, 2020, §3.3.2, Eq 8.
     """
 
-    def __init__(self, separator, conditioning=None, visual_encoder=None, num_classes=None, **kwargs):
+    def __init__(
+        self, separator, conditioning=None, visual_encoder=None, num_classes=None, normalize_masks=False, **kwargs
+    ):
         super().__init__(**kwargs)
         if not isinstance(separator, UNetSeparator):
             raise ValueError(f"`separator` must be a UNetSeparator; received {type(separator).__name__}.")
@@ -162,6 +172,7 @@ class VisuallyGuidedSeparator(ModelLoss, keras.Model):
         self.separator = separator
         self.conditioning = conditioning
         self.visual_encoder = visual_encoder
+        self.normalize_masks = check_bool(normalize_masks, "normalize_masks")
 
     def build(self, input_shape=None):
         """Build the separator (and the encoder); no call needed."""
@@ -195,6 +206,11 @@ class VisuallyGuidedSeparator(ModelLoss, keras.Model):
         shape = static_shape(inputs[key])
         if len(shape) < 2 or shape[1] is None:
             raise ValueError(f"{key!r} must have shape (batch, num_mix, ...) with a static num_mix; received {shape}.")
+        if self.normalize_masks and shape[1] < 2:
+            raise ValueError(
+                f"normalize_masks=True needs num_mix >= 2 sources a mixture (one mask divided by itself is 1); "
+                f"received {key!r} with shape {shape}."
+            )
         if self.conditioning == "visual" and (len(shape) != 3 or shape[2] != self.separator.visual_dim):
             raise ValueError(
                 f"'visual' must have shape (batch, num_mix, visual_dim={self.separator.visual_dim}); received {shape}."
@@ -208,7 +224,8 @@ class VisuallyGuidedSeparator(ModelLoss, keras.Model):
         repeated = ops.repeat(mixture, num_mix, axis=0)  # b0, b0, b1, b1, ... as the flattened vectors
         masks = self.separator({"mixture": repeated, "visual": visual}, training=training)
         bins, frames = static_shape(masks)[1:3]
-        return ops.reshape(masks, (-1, num_mix, bins, frames))
+        masks = ops.reshape(masks, (-1, num_mix, bins, frames))
+        return audio.normalize_source_masks(masks) if self.normalize_masks else masks
 
     def example_losses(self, x, y, y_pred):
         """The separator's mask loss per element, (B, num_mix, bins, frames)."""
@@ -232,6 +249,7 @@ class VisuallyGuidedSeparator(ModelLoss, keras.Model):
             if self.visual_encoder is None
             else keras.saving.serialize_keras_object(self.visual_encoder),
             "num_classes": self.num_classes,
+            "normalize_masks": self.normalize_masks,
         }
 
     @classmethod

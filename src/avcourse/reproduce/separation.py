@@ -144,9 +144,9 @@ class SeparationRecipe:
     """
 
     cavl: cavl_reproduction.CavlRecipe = cavl_reproduction.RECIPES["small"]
-    train_mixtures: int = 2048
+    train_mixtures: int = 4096
     test_mixtures: int = 100
-    epochs: int = 20
+    epochs: int = 10
     batch_size: int = 16
     learning_rate: float = 3e-3
     depth: int = 4
@@ -155,6 +155,7 @@ class SeparationRecipe:
     nmf_components: int = 16
     mask_type: str = "binary"
     weighted: bool = True
+    normalize_masks: bool = True
     clip_seconds: float = 2.0
     warped_bins: int = 128
 
@@ -166,8 +167,9 @@ class SeparationRecipe:
             check_positive_int(getattr(self, name), name)
         check_number(self.learning_rate, "learning_rate", minimum=0, exclusive_minimum=True)
         check_choice(self.mask_type, "mask_type", MASK_TYPES)
-        if not isinstance(self.weighted, bool):
-            raise ValueError(f"`weighted` must be a bool; received {self.weighted!r}.")
+        for name in ("weighted", "normalize_masks"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"`{name}` must be a bool; received {getattr(self, name)!r}.")
         if self.audio_config.sample_rate != self.cavl_audio_config.sample_rate:
             raise ValueError(
                 f"`cavl` must use the separator's sample rate ({self.audio_config.sample_rate} Hz); "
@@ -269,7 +271,9 @@ def _separator(recipe, conditioning, visual_dim, seed):
         mask_type=recipe.mask_type,
         weighted=recipe.weighted,
     )
-    model = VisuallyGuidedSeparator(unet, conditioning="oracle" if conditioning == "oracle-box" else "visual")
+    model = VisuallyGuidedSeparator(
+        unet, conditioning="oracle" if conditioning == "oracle-box" else "visual", normalize_masks=recipe.normalize_masks
+    )
     model.compile(optimizer=keras.optimizers.Adam(recipe.learning_rate))
     return model
 
