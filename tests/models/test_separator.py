@@ -169,6 +169,43 @@ def test_compute_loss_averages_the_sources(tiny_dataset):
     np.testing.assert_allclose(float(_numpy(model.compute_loss(no_magnitude, None, model(batch)))), loss, rtol=1e-4)
 
 
+
+def test_normalized_masks_are_the_raw_masks_over_their_sum(tiny_dataset, tmp_path):
+    batch = {key: value.numpy() for key, value in next(iter(tiny_dataset)).items()}
+    raw = VisuallyGuidedSeparator(UNetSeparator(mask_type="binary", weighted=True, **SMALL), conditioning="oracle")
+    normalized = VisuallyGuidedSeparator.from_config({**raw.get_config(), "normalize_masks": True})
+    raw_masks = _numpy(raw(batch)).astype(np.float64)
+    normalized(batch)
+    normalized.set_weights(raw.get_weights())
+    masks = _numpy(normalized(batch))
+    expected = np.empty_like(raw_masks)
+    for b in range(raw_masks.shape[0]):
+        total = raw_masks[b, 0] + raw_masks[b, 1]
+        expected[b, 0], expected[b, 1] = raw_masks[b, 0] / total, raw_masks[b, 1] / total
+    np.testing.assert_allclose(masks, expected, rtol=1e-5)
+    # The loss (BCE against the binary targets, weighted) is computed on the normalised masks.
+    mixture = batch["mixture_magnitude"].astype(np.float64)
+    weight = np.clip(np.log1p(mixture), 1e-3, 10)
+    bce = []
+    for k in range(2):
+        target = (batch["source_magnitudes"][:, k] > 0.5 * mixture).astype(np.float64)
+        p = np.clip(expected[:, k], 1e-7, 1 - 1e-7)
+        bce.append(np.mean(weight * -(target * np.log(p) + (1 - target) * np.log(1 - p))))
+    np.testing.assert_allclose(float(_numpy(normalized.compute_loss(batch, None, normalized(batch)))), np.mean(bce), rtol=1e-4)
+    normalized.compile(optimizer=keras.optimizers.Adam(1e-3))
+    history = normalized.fit(tiny_dataset, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0]) and all(np.all(np.isfinite(w)) for w in normalized.get_weights())
+    assert normalized.get_config()["normalize_masks"] is True
+    _roundtrip(normalized, batch, tmp_path, "normalized.keras")
+
+
+def test_normalized_masks_need_two_sources():
+    model = VisuallyGuidedSeparator(UNetSeparator(**SMALL), conditioning="oracle", normalize_masks=True)
+    with pytest.raises(ValueError, match="normalize_masks=True needs num_mix >= 2"):
+        model({"mixture": np.zeros((2, 32, 22, 1), "float32"), "labels": np.array([[0], [1]], "int32")})
+    with pytest.raises(ValueError, match="`normalize_masks`"):
+        VisuallyGuidedSeparator(UNetSeparator(**SMALL), conditioning="oracle", normalize_masks="yes")
+
 def test_separator_fits_alone_with_source_magnitude_targets():
     model = UNetSeparator(**SMALL)
     inputs = _inputs(batch=4)
