@@ -515,9 +515,9 @@ def normalize_source_masks(masks, *, source_axis=-3, epsilon=1e-6):
     m̃_i = m_i / max(Σ_j m_j, epsilon)
     ```
 
-    Bins where every mask is (nearly) 0 stay (nearly) 0. Chosen on validation
-    for the separation reproduction (``SeparationRecipe.normalize_masks``);
-    neither CAVL nor Sound of Pixels normalise their masks.
+    Bins where every mask is (nearly) 0 stay (nearly) 0. Neither CAVL nor
+    Sound of Pixels normalise their masks; the separation reproduction
+    measures it on validation (``SeparationRecipe.normalize_masks``).
 
     Args:
         masks: (..., num_sources, bins, frames) non-negative masks of the

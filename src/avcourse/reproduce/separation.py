@@ -151,10 +151,9 @@ class SeparationRecipe:
     and CAVL inputs costs more than the 2048: one seed of it had not
     finished after 54 minutes on 2 cores, against the 20-minute budget).
     Not taken: a cosine decay of the rate (12.54 dB; 13.26 dB normalised at
-    inference); BCE against the ratio mask
-    clipped to [0, 1] instead of the binary mask (1024 mixtures x 8 epochs:
-    8.90 against 8.85 dB); sharpening the normalised masks (``m^γ``, γ = 1.5:
-    +0.1 dB).
+    inference); BCE against the ratio mask clipped to [0, 1] instead of the
+    binary mask (1024 mixtures x 8 epochs: 8.90 against 8.85 dB); sharpening
+    the normalised masks (``m^γ``, γ = 1.5: +0.1 dB).
     """
 
     cavl: cavl_reproduction.CavlRecipe = cavl_reproduction.RECIPES["small"]
