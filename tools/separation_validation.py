@@ -11,7 +11,7 @@ docstring (``SeparationRecipe``) quotes the printed lines.
     python tools/separation_validation.py --grid-only --rows 64 128 256   # the grid's ceiling only
     python tools/separation_validation.py --baselines                    # + NMF, IRM/IBM 512, mixture
     python tools/separation_validation.py --mask-type ratio --unweighted  # CAVL's Eq 8
-    python tools/separation_validation.py --raw-masks                    # masks not normalised to sum 1
+    python tools/separation_validation.py --normalize-masks --train-mixtures 4096 --epochs 10  # the candidate recipe
     python tools/separation_validation.py --depth 5 --base-channels 32 --epochs 8 --score-epochs 2 4 6
 
 Every setting defaults to the ``"small"`` recipe's; ``--train-mixtures`` and
@@ -83,7 +83,7 @@ def main():
     weighting.add_argument("--unweighted", dest="weighted", action="store_false")
     normalising = parser.add_mutually_exclusive_group()
     normalising.add_argument("--normalize-masks", dest="normalize_masks", action="store_true", default=small.normalize_masks,
-                             help="divide a mixture's masks by their sum in every bin before reconstruction")
+                             help="divide a mixture's masks by their sum in every bin, in training and at inference")
     normalising.add_argument("--raw-masks", dest="normalize_masks", action="store_false")
     parser.add_argument("--grid-only", action="store_true", help="print the grid IRM (and --baselines) and stop")
     parser.add_argument("--baselines", action="store_true", help="also NMF, the 512-bin ideal masks and the mixture")

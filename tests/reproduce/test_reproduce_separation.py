@@ -94,12 +94,11 @@ def test_unknown_size_is_rejected():
         separation.run(size="huge")
 
 
-
 @pytest.mark.parametrize("normalize_masks", [True, False])
 def test_the_recipe_says_whether_the_separators_normalise_their_masks(normalize_masks):
     recipe = dataclasses.replace(separation.RECIPES["demo"], normalize_masks=normalize_masks, depth=2, base_channels=4)
     for conditioning in ("oracle-box", "Model-Mask"):
-        model = separation._separator(recipe, conditioning, 16, seed=0)
+        model = separation._separator(recipe, conditioning, 16, seed=0)  # noqa: SLF001 - the recipe's own separators
         assert model.normalize_masks is normalize_masks
     masks = np.asarray(model({"mixture": np.ones((2, 8, 6, 1), np.float32), "visual": np.ones((2, 2, 16), np.float32)}))
     assert np.allclose(masks.sum(axis=1), 1.0, atol=1e-5) == normalize_masks
