@@ -119,6 +119,25 @@ def test_reproduce_writes_the_results_document_and_renders_it(tmp_path, monkeypa
     assert "Separation (fake)" in (tmp_path / "out" / "separation.html").read_text()
 
 
+def test_reproduce_keeps_the_finished_seeds_when_a_later_seed_fails(tmp_path, monkeypatch):
+    import json
+
+    module = _fake_reproduction(monkeypatch)
+    finish_seed = module.run
+
+    def run(size, seed):
+        if seed == 2:
+            raise KeyboardInterrupt  # a multi-seed run stopped by hand during its second seed
+        return finish_seed(size, seed)
+
+    module.run = run
+    with pytest.raises(KeyboardInterrupt):
+        cli.main(["reproduce", "separation", "--size", "demo", "--seeds", "0", "2", "--results-dir", str(tmp_path)])
+    document = json.loads((tmp_path / "separation.json").read_text())
+    assert document["command"] == "avcourse reproduce separation --size demo --seeds 0" and document["seeds"] == [0]
+    assert document["tables"]["separation"]["rows"]["model"]["SDR"] == {"mean": 1.0, "sd": None, "per_seed": [1.0]}
+
+
 def test_reproduce_writes_results_under_the_current_directory_by_default(tmp_path, monkeypatch):
     import json
 

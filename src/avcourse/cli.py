@@ -114,11 +114,22 @@ def _reproduce(args):
 
     reproduction = importlib.import_module(f"avcourse.reproduce.{args.task}")
     seeds = args.seeds or [args.seed]
-    runs = [reproduction.run(size=args.size, seed=seed) for seed in seeds]
-    seed_text = f"--seeds {' '.join(map(str, seeds))}" if args.seeds else f"--seed {args.seed}"
-    command = f"avcourse reproduce {args.task} --size {args.size} {seed_text}"
-    # One aggregation for everything: the JSON document; the markdown and HTML tables are views of it.
-    document = results.results_document(command, seeds, args.size, runs, reproduction.SECTIONS)
+    # The JSON goes to --results-dir; else next to the report when --out is given; else results/.
+    results_dir = args.results_dir or (args.out if args.out is not None else "results")
+    runs = []
+    for seed in seeds:
+        runs.append(reproduction.run(size=args.size, seed=seed))
+        # Written after every seed, over the seeds finished so far (its command names only those), so
+        # a multi-seed run that is stopped keeps what it measured.
+        finished = seeds[: len(runs)]
+        seed_text = f"--seeds {' '.join(map(str, finished))}" if args.seeds else f"--seed {args.seed}"
+        command = f"avcourse reproduce {args.task} --size {args.size} {seed_text}"
+        # One aggregation for everything: the JSON document; the markdown and HTML tables are views of it.
+        document = results.results_document(command, finished, args.size, runs, reproduction.SECTIONS)
+        json_path = results.write_results(document, results_dir, name=args.task)
+        if len(runs) < len(seeds):
+            print(f"wrote {json_path.resolve()} (seeds {' '.join(map(str, finished))} of {' '.join(map(str, seeds))})",
+                  flush=True)
     out = Path(args.out or "avcourse-reproduce")
     out.mkdir(parents=True, exist_ok=True)
     markdown = [f"# {command}", ""]
@@ -136,9 +147,6 @@ def _reproduce(args):
     (out / f"{args.task}.md").write_text("\n".join(markdown) + "\n")
     report.text(footer)
     report.save(out / f"{args.task}.html")
-    # The JSON goes to --results-dir; else next to the report when --out is given; else results/.
-    results_dir = args.results_dir or (args.out if args.out is not None else "results")
-    json_path = results.write_results(document, results_dir, name=args.task)
     print("\n".join(markdown))
     print(f"wrote {(out / f'{args.task}.md').resolve()} and {json_path.resolve()}")
     return 0
