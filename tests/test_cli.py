@@ -1,5 +1,6 @@
 """The avcourse command line."""
 
+import dataclasses
 import subprocess
 import sys
 
@@ -61,12 +62,19 @@ def test_demo_reports_every_miniature_reproduction(tmp_path, monkeypatch):
         assert title in report
     assert "ccol row" in report and "Separation of held-out mixtures (cf. CCoL Table 2)" in report
 
+@dataclasses.dataclass(frozen=True)
+class FakeRecipe:
+    epochs: tuple = (1, 1)
+    rate: float = 1e-3
+
+
 def _fake_reproduction(monkeypatch, task="separation"):
     """Put a fake ``avcourse.reproduce.<task>`` in place: one named table and one list-of-rows table."""
     import types
 
     module = types.ModuleType(f"avcourse.reproduce.{task}")
     module.SECTIONS = [("Separation (fake)", "separation"), ("Timing (fake)", "timing")]
+    module.RECIPES = {"demo": FakeRecipe(), "small": FakeRecipe(epochs=(4, 2))}
     module.calls = []
 
     def run(size, seed):
@@ -94,7 +102,9 @@ def test_reproduce_writes_the_results_document_and_renders_it(tmp_path, monkeypa
     assert module.calls == [("demo", 0), ("demo", 2)]
     assert not (tmp_path / "out" / "separation.json").exists()
     document = json.loads((tmp_path / "res" / "separation.json").read_text())
-    assert list(document) == ["command", "commit", "seeds", "size", "seconds_per_seed", "tables"]
+    assert list(document) == ["command", "commit", "seeds", "size", "seconds_per_seed", "tables", "commit_per_seed", "recipe"]
+    assert document["recipe"] == {"epochs": [1, 1], "rate": 1e-3}
+    assert document["commit_per_seed"] == [document["commit"]] * 2
     assert document["command"] == "avcourse reproduce separation --size demo --seeds 0 2"
     assert document["seeds"] == [0, 2] and document["size"] == "demo" and document["seconds_per_seed"] == [2.0, 2.0]
     assert document["tables"]["separation"] == {
@@ -136,6 +146,33 @@ def test_reproduce_keeps_the_finished_seeds_when_a_later_seed_fails(tmp_path, mo
     document = json.loads((tmp_path / "separation.json").read_text())
     assert document["command"] == "avcourse reproduce separation --size demo --seeds 0" and document["seeds"] == [0]
     assert document["tables"]["separation"]["rows"]["model"]["SDR"] == {"mean": 1.0, "sd": None, "per_seed": [1.0]}
+
+
+def test_reproduce_resume_keeps_the_seeds_of_the_same_recipe_and_runs_the_others(tmp_path, monkeypatch, capsys):
+    import json
+
+    module = _fake_reproduction(monkeypatch)
+    arguments = ["reproduce", "separation", "--size", "demo", "--results-dir", str(tmp_path)]
+    assert cli.main(arguments + ["--seeds", "0"]) == 0
+    first = json.loads((tmp_path / "separation.json").read_text())
+    first["commit_per_seed"] = ["an earlier commit"]  # seed 0 ran at another commit of the same recipe
+    (tmp_path / "separation.json").write_text(json.dumps(first))
+    module.calls.clear()
+    assert cli.main(arguments + ["--seeds", "0", "2", "--resume"]) == 0
+    assert module.calls == [("demo", 2)]  # seed 0 kept, seed 2 run
+    assert "seed 0: kept from" in capsys.readouterr().out
+    document = json.loads((tmp_path / "separation.json").read_text())
+    assert document["command"] == "avcourse reproduce separation --size demo --seeds 0 2" and document["seeds"] == [0, 2]
+    assert document["commit_per_seed"] == ["an earlier commit", document["commit"]]
+    assert document["tables"]["separation"]["rows"]["model"]["SDR"] == {"mean": 2.0, "sd": 2**0.5, "per_seed": [1.0, 3.0]}
+    assert document["tables"]["timing"]["rows"]["fit"]["steps"]["per_seed"] == [10, 30]
+    assert document["seconds_per_seed"] == [2.0, 2.0]
+
+    # Another recipe (here: another size's) keeps nothing.
+    module.calls.clear()
+    assert cli.main(["reproduce", "separation", "--size", "small", "--seeds", "0", "--resume", "--results-dir", str(tmp_path)]) == 0
+    assert module.calls == [("small", 0)]
+    assert "another size or recipe" in capsys.readouterr().out
 
 
 def test_reproduce_writes_results_under_the_current_directory_by_default(tmp_path, monkeypatch):

@@ -41,6 +41,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from avcourse.data import world
 from avcourse.data.world import VALIDATION_SEED
 from avcourse.metrics import mask_iou, mask_to_grid, pointing_hit
 from avcourse.reproduce import cavl
@@ -68,6 +69,8 @@ def main():
                         help="the visual classifier's pooling in pretraining (recipe.visual_pretrain_pooling)")
     parser.add_argument("--curriculum", action="store_true", help="Fig. 4b: three-source ROC-AUC after each stage and start")
     parser.add_argument("--c2-freeze-audio", default="c1", choices=["c1", "always"], help="'always': C2 keeps the audio trunk frozen")
+    parser.add_argument("--extent-probe", action="store_true",
+                        help="supervised per-cell probes of the frozen visual trunk's features (the bound on mask IoU) and stop")
     args = parser.parse_args()
     recipe = dataclasses.replace(
         cavl.RECIPES["small"], extra_visual_clusters=args.extra, learning_rate=args.lr,
@@ -100,6 +103,9 @@ def main():
         curriculum_starts(recipe, pretrained, args.seed, started)
         return
     class_map_extent(model, pretrained, recipe, args.seed)
+    if args.extent_probe:
+        extent_probe(model, recipe, args.seed)
+        return
     report("zero-shot", model)
     if args.epochs:
         c1_recipe = dataclasses.replace(recipe, epochs_per_stage=(args.epochs,) + recipe.epochs_per_stage[1:])
@@ -141,6 +147,55 @@ def class_map_extent(model, pretrained, recipe, seed):
             overlaps.append(mask_iou(logits[index, ..., label], grid))
     print(f"the visual classifier's map of the sounding class: pointing {np.mean(hits):.3f}, mask IoU {np.mean(overlaps):.3f}",
           flush=True)
+
+
+def extent_probe(model, recipe, seed, train_scenes=1024, test_scenes=256):
+    """Mask IoU of per-cell probes trained *with* the object masks on the frozen visual trunk's features.
+
+    Each probe maps one cell's features to, for every instrument, "this cell
+    touches an object of that instrument" (the grid cells that
+    ``object_localization_results`` scores), trained on ``split="fit"``
+    scenes with every object's true mask; it is scored like the CAVL heatmap,
+    with its map for the sounding instrument, on the validation scenes. A
+    linear probe bounds any heatmap that the trunk's features give through a
+    linear read-out (CAVL's projection and distances); the one-hidden-layer
+    probe asks whether the extent is in the features at all.
+    """
+    instruments = world.instrument_names()
+
+    def cells(first_seed, count, split):
+        features, targets, sounding = [], [], []
+        for index in range(count):
+            scene = world.make_scene(1, first_seed + index, image_size=recipe.image_size, config=recipe.audio_config,
+                                     split=split)
+            image = scene.image[None].astype("float32") / 255.0
+            feature_map = np.asarray(model.visual_trunk(image, training=False))[0]
+            size = feature_map.shape[:2]
+            target = np.zeros(size + (len(instruments),), "float32")
+            for mask, label in zip(scene.object_masks, scene.labels):
+                if label in instruments:
+                    target[..., instruments.index(label)] = np.maximum(
+                        target[..., instruments.index(label)], mask_to_grid(mask, size))
+            features.append(feature_map)
+            targets.append(target)
+            sounding.append((instruments.index(scene.source_labels[0]),
+                             mask_to_grid(scene.sounding_masks[0], size)))
+        return np.stack(features), np.stack(targets), sounding
+
+    fit_x, fit_y, _ = cells(50_000 + seed, train_scenes, "fit")
+    test_x, _, test_sounding = cells(VALIDATION_SEED, test_scenes, "validation")
+    channels = fit_x.shape[-1]
+    for name, hidden in (("linear", []), ("one hidden layer (128 ReLU)", [128])):
+        keras.utils.set_random_seed(seed)
+        probe = keras.Sequential([keras.Input((channels,))] + [keras.layers.Dense(units, activation="relu") for units in hidden]
+                                 + [keras.layers.Dense(len(instruments), activation="sigmoid")])
+        probe.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy")
+        probe.fit(fit_x.reshape(-1, channels), fit_y.reshape(-1, len(instruments)), batch_size=256, epochs=10, verbose=0)
+        maps = probe.predict(test_x.reshape(-1, channels), verbose=0).reshape(test_x.shape[:3] + (len(instruments),))
+        hits = [pointing_hit(maps[i, ..., label], grid) for i, (label, grid) in enumerate(test_sounding)]
+        overlaps = [mask_iou(maps[i, ..., label], grid) for i, (label, grid) in enumerate(test_sounding)]
+        print(f"supervised {name} probe of the trunk's cells, map of the sounding instrument: "
+              f"pointing {np.mean(hits):.3f}, mask IoU {np.mean(overlaps):.3f}", flush=True)
 
 
 def curriculum_starts(recipe, pretrained, seed, started):

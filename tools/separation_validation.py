@@ -11,7 +11,8 @@ docstring (``SeparationRecipe``) quotes the printed lines.
     python tools/separation_validation.py --grid-only --rows 64 128 256   # the grid's ceiling only
     python tools/separation_validation.py --baselines                    # + NMF, IRM/IBM 512, mixture
     python tools/separation_validation.py --mask-type ratio --unweighted  # CAVL's Eq 8
-    python tools/separation_validation.py --normalize-masks --train-mixtures 4096 --epochs 10  # the candidate recipe
+    python tools/separation_validation.py --train-mixtures 4096 --epochs 10  # the small recipe (masks normalised)
+    python tools/separation_validation.py --raw-masks --train-mixtures 2048 --epochs 20  # the recipe before it
     python tools/separation_validation.py --depth 5 --base-channels 32 --epochs 8 --score-epochs 2 4 6
 
 Every setting defaults to the ``"small"`` recipe's; ``--train-mixtures`` and

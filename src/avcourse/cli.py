@@ -17,6 +17,7 @@ the full traceback instead.
 """
 
 import argparse
+import json
 import re
 import sys
 import time
@@ -105,7 +106,21 @@ def _demo(args):
     return 0
 
 
+def _resumable_seeds(results, path, size, recipe):
+    """``{seed: (run, commit)}`` of an earlier results document that ran this size and recipe (else ``{}``)."""
+    if not path.is_file():
+        print(f"--resume: no {path} yet; running every seed", flush=True)
+        return {}
+    document = results.load_results(path.stem, path.parent)
+    if document["size"] != size or document.get("recipe") != json.loads(json.dumps(recipe)):
+        print(f"--resume: {path} holds another size or recipe (or none recorded); running every seed", flush=True)
+        return {}
+    commits = document.get("commit_per_seed") or [document["commit"]] * len(document["seeds"])
+    return {seed: (run, commit) for seed, run, commit in zip(document["seeds"], results.seed_runs(document), commits)}
+
+
 def _reproduce(args):
+    import dataclasses
     import importlib
 
     from avcourse.report import HtmlReport
@@ -116,16 +131,25 @@ def _reproduce(args):
     seeds = args.seeds or [args.seed]
     # The JSON goes to --results-dir; else next to the report when --out is given; else results/.
     results_dir = args.results_dir or (args.out if args.out is not None else "results")
-    runs = []
+    recipe = dataclasses.asdict(reproduction.RECIPES[args.size])
+    kept = _resumable_seeds(results, Path(results_dir) / f"{args.task}.json", args.size, recipe) if args.resume else {}
+    runs, commits = [], []
     for seed in seeds:
-        runs.append(reproduction.run(size=args.size, seed=seed))
+        if seed in kept:
+            print(f"seed {seed}: kept from {Path(results_dir) / f'{args.task}.json'} (same size and recipe)", flush=True)
+            run, commit = kept[seed]
+        else:
+            run, commit = reproduction.run(size=args.size, seed=seed), results.git_commit()
+        runs.append(run)
+        commits.append(commit)
         # Written after every seed, over the seeds finished so far (its command names only those), so
-        # a multi-seed run that is stopped keeps what it measured.
+        # a multi-seed run that is stopped keeps what it measured (and --resume goes on from there).
         finished = seeds[: len(runs)]
         seed_text = f"--seeds {' '.join(map(str, finished))}" if args.seeds else f"--seed {args.seed}"
         command = f"avcourse reproduce {args.task} --size {args.size} {seed_text}"
         # One aggregation for everything: the JSON document; the markdown and HTML tables are views of it.
-        document = results.results_document(command, finished, args.size, runs, reproduction.SECTIONS)
+        document = results.results_document(command, finished, args.size, runs, reproduction.SECTIONS,
+                                            commit=commits[-1], recipe=recipe, commit_per_seed=commits)
         json_path = results.write_results(document, results_dir, name=args.task)
         if len(runs) < len(seeds):
             print(f"wrote {json_path.resolve()} (seeds {' '.join(map(str, finished))} of {' '.join(map(str, seeds))})",
@@ -269,6 +293,12 @@ def build_parser():
         default=None,
         help="folder of the results document <task>.json (mean, sd and per-seed values of every cell; "
         "default: OUT when --out is given, else results/ in the current directory)",
+    )
+    reproduce.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the seeds that the results document <task>.json already holds for the same --size and recipe "
+        "(written after every seed); run only the others",
     )
     reproduce.set_defaults(run=_reproduce)
 

@@ -132,8 +132,9 @@ def test_aggregate_rejects_missing_tables_and_seeds_that_do_not_line_up():
 
 def test_results_document_has_the_schema():
     document = _document()
-    assert list(document) == ["command", "commit", "seeds", "size", "seconds_per_seed", "tables"]
+    assert list(document) == ["command", "commit", "seeds", "size", "seconds_per_seed", "tables", "commit_per_seed"]
     assert document["command"] == "avcourse reproduce fake --size demo --seeds 0 1 2"
+    assert document["commit_per_seed"] == [None, None, None]
     assert document["seeds"] == [0, 1, 2] and document["size"] == "demo"
     assert document["seconds_per_seed"] == [10.0, 11.0, 12.0]
     assert document["commit"] is None
@@ -344,3 +345,18 @@ def test_check_mode_fails_on_a_claim_that_does_not_hold(tmp_path, capsys):
     doc.write_text("The counter is perfect.\n<!-- claim: {fake/counting/trained/accuracy} >= 1 -->\n")
     assert results.markdown_main(["--check", "--doc", str(doc), "--results-dir", str(tmp_path)]) == 1
     assert "claim does not hold" in capsys.readouterr().err
+
+
+def test_seed_runs_give_back_what_was_aggregated():
+    runs = [_run(seed) for seed in range(3)]  # seed 2's cIoU is NaN: it stays missing; "note" is a text cell
+    document = results.results_document("c", [0, 1, 2], "demo", runs, SECTIONS, commit=None,
+                                        recipe={"epochs": (1, 2)}, commit_per_seed=["a", "b", "c"])
+    assert document["recipe"] == {"epochs": [1, 2]} and document["commit_per_seed"] == ["a", "b", "c"]
+    back = results.seed_runs(json.loads(json.dumps(document)))
+    assert [run["seconds"] for run in back] == document["seconds_per_seed"]
+    again = results.results_document("c", [0, 1, 2], "demo", back, SECTIONS, commit=None, recipe={"epochs": (1, 2)},
+                                     commit_per_seed=["a", "b", "c"])
+    assert again == document
+    with pytest.raises(ValueError, match="one commit per seed"):
+        results.results_document("c", [0, 1], "demo", runs[:2], SECTIONS, commit=None, commit_per_seed=["a"])
+

@@ -120,8 +120,8 @@ class VisuallyGuidedSeparator(ModelLoss, keras.Model):
             the mixture. Each mask is predicted on its own, from its own visual
             vector; nothing else makes them share the mixture. Not in CAVL or
             Sound of Pixels (default ``False``); the separation reproduction
-            has it as an option (``SeparationRecipe.normalize_masks``, measured
-            on validation there; off in its stored recipe). Needs
+            trains with it (``SeparationRecipe.normalize_masks``, chosen on
+            validation mixtures there). Needs
             ``num_mix >= 2``.
 
     Call arguments:

@@ -8,7 +8,8 @@ and writes ``results/<name>.json``::
      "seeds": [0, 1, 2], "size": "small", "seconds_per_seed": [...],
      "tables": {table_name: {"title": "...",
                              "columns": ["method", "cIoU@0.5", "AUC"],
-                             "rows": {row_label: {column: cell}}}}}
+                             "rows": {row_label: {column: cell}}}},
+     "commit_per_seed": [...], "recipe": {...}}
 
 ``columns[0]`` names the row labels' column (``"method"``); each row maps the
 other columns to a cell. A numeric cell is ``{"mean", "sd", "per_seed"}``: the
@@ -72,6 +73,7 @@ __all__ = [
     "results_document",
     "results_root",
     "results_table",
+    "seed_runs",
     "table_rows",
     "table",
     "to_rows",
@@ -298,7 +300,7 @@ def git_commit():
     return commit if completed.returncode == 0 and re.fullmatch(r"[0-9a-f]{40}", commit) else None
 
 
-def results_document(command, seeds, size, runs, sections, commit=_DETECT):
+def results_document(command, seeds, size, runs, sections, commit=_DETECT, recipe=None, commit_per_seed=None):
     """The results document of one ``avcourse reproduce`` invocation.
 
     Args:
@@ -309,21 +311,67 @@ def results_document(command, seeds, size, runs, sections, commit=_DETECT):
             an optional ``"seconds"``).
         sections: the reproduction's ``SECTIONS`` (or ``{name: title}``).
         commit: the commit to record; by default :func:`git_commit`.
+        recipe: the recipe every seed ran (a JSON-able mapping such as
+            ``dataclasses.asdict(RECIPES[size])``), stored as ``"recipe"``
+            so that a later invocation can tell whether it may keep these
+            seeds (``avcourse reproduce --resume``); left out when ``None``.
+        commit_per_seed: the commit each seed ran at, when some seeds come
+            from an earlier invocation of the same recipe; by default
+            ``commit`` for every seed.
 
     Returns:
-        ``{"command", "commit", "seeds", "size", "seconds_per_seed", "tables"}``.
+        ``{"command", "commit", "seeds", "size", "seconds_per_seed", "tables"}``,
+        then ``"commit_per_seed"`` and ``"recipe"`` (when given).
     """
     seeds = [int(seed) for seed in seeds]
     if len(runs) != len(seeds):
         raise ValueError(f"`runs` must hold one result per seed; received {len(runs)} results for seeds {seeds}.")
-    return {
+    commit = git_commit() if commit is _DETECT else commit
+    if commit_per_seed is None:
+        commit_per_seed = [commit] * len(seeds)
+    if len(commit_per_seed) != len(seeds):
+        raise ValueError(f"`commit_per_seed` must hold one commit per seed; received {list(commit_per_seed)} "
+                         f"for seeds {seeds}.")
+    document = {
         "command": str(command),
-        "commit": git_commit() if commit is _DETECT else commit,
+        "commit": commit,
         "seeds": seeds,
         "size": str(size),
         "seconds_per_seed": [None if run.get("seconds") is None else float(run["seconds"]) for run in runs],
         "tables": aggregate(runs, sections),
+        "commit_per_seed": list(commit_per_seed),
     }
+    if recipe is not None:
+        document["recipe"] = json.loads(json.dumps(recipe))  # as it reads back from the file (tuples as lists)
+    return document
+
+
+def seed_runs(document):
+    """The per-seed runs a results document was aggregated from, the inverse of :func:`aggregate`.
+
+    Returns one dict per seed of the document, ``{table name: table,
+    "seconds": ...}`` (tables as :func:`table` builds them, each numeric cell
+    its seed's value), which :func:`results_document` aggregates back into
+    the same ``"tables"``. A text cell, stored once for all seeds, is given
+    to every seed. ``avcourse reproduce --resume`` keeps finished seeds this way.
+
+    Examples:
+    >>> runs = [{"t": table(["m", "x"], {"a": [1.0]})}, {"t": table(["m", "x"], {"a": [3.0]})}]
+    >>> document = results_document("avcourse reproduce t --seeds 0 1", [0, 1], "demo", runs, {"t": "T"}, commit=None)
+    >>> [run["t"]["rows"]["a"]["x"] for run in seed_runs(document)]
+    [1.0, 3.0]
+    """
+    _validate(document)
+    runs = []
+    for index in range(len(document["seeds"])):
+        run = {"seconds": document["seconds_per_seed"][index]}
+        for name, entry in document["tables"].items():
+            rows = {label: {column: cell["value"] if "value" in cell else cell["per_seed"][index]
+                            for column, cell in cells.items()}
+                    for label, cells in entry["rows"].items()}
+            run[name] = table(entry["columns"], rows)
+        runs.append(run)
+    return runs
 
 
 def _validate(document, source="the document"):
