@@ -141,6 +141,7 @@ def test_reproduce_keeps_the_finished_seeds_when_a_later_seed_fails(tmp_path, mo
         return finish_seed(size, seed)
 
     module.run = run
+    monkeypatch.chdir(tmp_path)
     with pytest.raises(KeyboardInterrupt):
         cli.main(["reproduce", "separation", "--size", "demo", "--seeds", "0", "2", "--results-dir", str(tmp_path)])
     document = json.loads((tmp_path / "separation.json").read_text())
@@ -152,6 +153,7 @@ def test_reproduce_resume_keeps_the_seeds_of_the_same_recipe_and_runs_the_others
     import json
 
     module = _fake_reproduction(monkeypatch)
+    monkeypatch.chdir(tmp_path)  # the markdown and HTML reports go to ./avcourse-reproduce
     arguments = ["reproduce", "separation", "--size", "demo", "--results-dir", str(tmp_path)]
     assert cli.main(arguments + ["--seeds", "0"]) == 0
     first = json.loads((tmp_path / "separation.json").read_text())
