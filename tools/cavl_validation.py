@@ -12,6 +12,12 @@ read. docs/results.md quotes its printed lines.
     python tools/cavl_validation.py --c2-lr 1e-3 1e-4    # then C2 (two-source scenes) from that C1
     python tools/cavl_validation.py --curriculum         # Fig. 4b: ROC-AUC on three-source scenes a stage
     python tools/cavl_validation.py --visual-pooling average   # the visual classifier pretrained with an average pool
+    python tools/cavl_validation.py --mask-iou-references      # maps made from the true masks: what the metric allows
+    python tools/cavl_validation.py --extent-probe             # probes trained with the masks on the frozen trunk
+
+With ``--extent-probe`` it trains per-cell probes of the frozen visual
+trunk's features *with* the true masks (linear and one hidden layer) and
+prints their mask IoU: whether the features hold the object's extent at all.
 
 Every run first prints how well the pretrained visual classifier's own logit
 map for the sounding instrument points at it and covers it (mask IoU): the
@@ -43,7 +49,7 @@ import numpy as np
 
 from avcourse.data import world
 from avcourse.data.world import VALIDATION_SEED
-from avcourse.metrics import mask_iou, mask_to_grid, pointing_hit
+from avcourse.metrics import mask_iou, mask_to_grid, pointing_hit, resize_heatmap
 from avcourse.reproduce import cavl
 from avcourse.training.curriculum import curriculum_stages, no_curriculum_stage
 from avcourse.training.evaluation import match_roc_auc, object_localization_results
@@ -69,6 +75,8 @@ def main():
                         help="the visual classifier's pooling in pretraining (recipe.visual_pretrain_pooling)")
     parser.add_argument("--curriculum", action="store_true", help="Fig. 4b: three-source ROC-AUC after each stage and start")
     parser.add_argument("--c2-freeze-audio", default="c1", choices=["c1", "always"], help="'always': C2 keeps the audio trunk frozen")
+    parser.add_argument("--mask-iou-references", action="store_true",
+                        help="mask IoU of maps made from the true masks (no training) and stop")
     parser.add_argument("--extent-probe", action="store_true",
                         help="supervised per-cell probes of the frozen visual trunk's features (the bound on mask IoU) and stop")
     args = parser.parse_args()
@@ -78,6 +86,9 @@ def main():
         audio_multi_label=not args.softmax_audio, stiffness=args.stiffness or cavl.RECIPES["small"].stiffness, freeze_audio_trunk=args.freeze_audio,
         visual_pretrain_pooling=args.visual_pooling,
     )
+    if args.mask_iou_references:
+        mask_iou_references(recipe)
+        return
     started = time.perf_counter()
     keras.utils.set_random_seed(args.seed)
     pooling = "" if args.visual_pooling == "max" else f"_{args.visual_pooling}_visual"
@@ -147,6 +158,45 @@ def class_map_extent(model, pretrained, recipe, seed):
             overlaps.append(mask_iou(logits[index, ..., label], grid))
     print(f"the visual classifier's map of the sounding class: pointing {np.mean(hits):.3f}, mask IoU {np.mean(overlaps):.3f}",
           flush=True)
+
+
+def mask_iou_references(recipe, scenes=256):
+    """Mask IoU of maps made from the sounding object's true pixels, on the grid and at pixel resolution.
+
+    What the yardstick allows: ``object_localization_results`` scores a
+    16 x 16 heatmap against the cells the object touches. A map that grades
+    each cell by the share of it the object covers (perfect pixel knowledge
+    brought to the grid), the cells at least half covered and the object's
+    exact box are scored there and, upsampled, against the pixel mask.
+    """
+    image_size, grid = recipe.image_size, 16
+    cell = image_size // grid
+
+    def upsample(cells):
+        return np.kron(cells.astype(float), np.ones((cell, cell)))
+
+    scores = {}
+    for index in range(scenes):
+        scene = world.make_scene(1, VALIDATION_SEED + index, image_size=image_size, config=recipe.audio_config,
+                                 split="validation")
+        mask = scene.sounding_masks[0]
+        touched = mask_to_grid(mask, grid)
+        coverage = mask.reshape(grid, cell, grid, cell).mean(axis=(1, 3))
+        rows, cols = np.nonzero(mask)
+        box = np.zeros(mask.shape, bool)
+        box[rows.min(): rows.max() + 1, cols.min(): cols.max() + 1] = True
+        for name, value in (
+            ("coverage share of each cell, on the cells", mask_iou(coverage, touched)),
+            ("cells at least half covered, on the cells", mask_iou((coverage >= 0.5).astype(float), touched)),
+            ("exact box, on the cells", mask_iou(mask_to_grid(box, grid).astype(float), touched)),
+            ("touched cells, on the pixels", mask_iou(upsample(touched), mask)),
+            ("cells at least half covered, on the pixels", mask_iou(upsample(coverage >= 0.5), mask)),
+            ("coverage share upsampled bilinearly, on the pixels", mask_iou(resize_heatmap(coverage, mask.shape), mask)),
+            ("exact box, on the pixels", mask_iou(box.astype(float), mask)),
+        ):
+            scores.setdefault(name, []).append(value)
+    for name, values in scores.items():
+        print(f"mask IoU of the sounding object's {name}: {np.mean(values):.3f}", flush=True)
 
 
 def extent_probe(model, recipe, seed, train_scenes=1024, test_scenes=256):
