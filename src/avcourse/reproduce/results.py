@@ -358,8 +358,8 @@ def seed_runs(document):
     Examples:
     >>> runs = [{"t": table(["m", "x"], {"a": [1.0]})}, {"t": table(["m", "x"], {"a": [3.0]})}]
     >>> document = results_document("avcourse reproduce t --seeds 0 1", [0, 1], "demo", runs, {"t": "T"}, commit=None)
-    >>> [run["t"]["rows"]["a"]["x"] for run in seed_runs(document)]
-    [1.0, 3.0]
+    >>> tuple(run["t"].get("rows").get("a").get("x") for run in seed_runs(document))
+    (1.0, 3.0)
     """
     _validate(document)
     runs = []
