@@ -140,7 +140,7 @@ class SeparationRecipe:
     width and depth buy nothing the budget cannot buy better as data and
     epochs: 2048 mixtures gave 8.60 dB after 4 epochs and 10.68 dB after 8
     (learning rate 1e-3); at learning rate 3e-3, 10.84 dB after 8 epochs,
-    12.41 dB after 14 and 12.97 dB after the recipe's 20, 4.1 dB
+    12.41 dB after 14 and 12.97 dB after the previous recipe's 20, 4.1 dB
     below the grid's ceiling; 12.75 dB after 26 and 12.83 dB after 32 while
     the training loss kept falling (0.049 to 0.039). 4096 mixtures for 10
     epochs (the same steps) gave 13.46 dB; dividing the trained model's
@@ -148,10 +148,11 @@ class SeparationRecipe:
     normalised masks 14.16 dB (14.24 dB normalised again), 2.9 dB under
     the grid's ceiling: the ``"small"`` recipe (before it, 2048 mixtures x
     20 epochs without normalisation; ``results/separation.json`` as of
-    commit b19eebe). Not taken: a cosine decay of the rate (12.54 dB; 13.26 dB normalised at
-    inference); BCE against the ratio mask clipped to [0, 1] instead of the
-    binary mask (1024 mixtures x 8 epochs: 8.90 against 8.85 dB); sharpening
-    the normalised masks (``m^γ``, γ = 1.5: +0.1 dB).
+    commit b19eebe). Not taken: a cosine decay of the rate (12.54 dB;
+    13.26 dB normalised at inference); BCE against the ratio mask clipped
+    to [0, 1] instead of the binary mask (1024 mixtures x 8 epochs: 8.90
+    against 8.85 dB); sharpening the normalised masks (``m^γ``, γ = 1.5:
+    +0.1 dB).
     """
 
     cavl: cavl_reproduction.CavlRecipe = cavl_reproduction.RECIPES["small"]
