@@ -14,6 +14,7 @@ read. docs/results.md quotes its printed lines.
     python tools/cavl_validation.py --visual-pooling average   # the visual classifier pretrained with an average pool
     python tools/cavl_validation.py --mask-iou-references      # maps made from the true masks: what the metric allows
     python tools/cavl_validation.py --extent-probe             # probes trained with the masks on the frozen trunk
+    python tools/cavl_validation.py --pixel-scoring            # + the C1 heatmap scored against the pixel masks
 
 With ``--extent-probe`` it trains per-cell probes of the frozen visual
 trunk's features *with* the true masks (linear and one hidden layer) and
@@ -77,6 +78,8 @@ def main():
     parser.add_argument("--c2-freeze-audio", default="c1", choices=["c1", "always"], help="'always': C2 keeps the audio trunk frozen")
     parser.add_argument("--mask-iou-references", action="store_true",
                         help="mask IoU of maps made from the true masks (no training) and stop")
+    parser.add_argument("--pixel-scoring", action="store_true",
+                        help="after C1, also score the aligned heatmap upsampled against the pixel masks")
     parser.add_argument("--extent-probe", action="store_true",
                         help="supervised per-cell probes of the frozen visual trunk's features (the bound on mask IoU) and stop")
     args = parser.parse_args()
@@ -123,6 +126,8 @@ def main():
         result = cavl.train_stages(c1_recipe, cavl.c1_stage(c1_recipe), args.seed, model, split="fit")
         print("C1 loss per epoch:", [round(x, 4) for x in result.histories[0]["loss"]])
         report("after C1", result.model)
+        if args.pixel_scoring:
+            pixel_mask_iou("after C1", result.model, validation)
         two_sources = cavl.scene_data(recipe, 256, 2, VALIDATION_SEED, "validation", with_ground_truth=True)
 
         def alignment(tag, m):
@@ -158,6 +163,22 @@ def class_map_extent(model, pretrained, recipe, seed):
             overlaps.append(mask_iou(logits[index, ..., label], grid))
     print(f"the visual classifier's map of the sounding class: pointing {np.mean(hits):.3f}, mask IoU {np.mean(overlaps):.3f}",
           flush=True)
+
+
+def pixel_mask_iou(tag, model, scenes):
+    """Mask IoU of the aligned heatmap brought to the picture (bilinear and nearest) against the pixel mask."""
+    scores = {"bilinear": [], "nearest": []}
+    for batch in scenes:
+        maps = model.localization_maps(batch, aligned=True)
+        masks = np.asarray(batch["object_masks"]) > 0.5
+        sounding = np.asarray(batch["object_sounding"]) > 0.5
+        for index, heatmap in enumerate(maps):
+            mask = masks[index][np.argmax(sounding[index])]
+            cell = mask.shape[0] // heatmap.shape[0]
+            scores["bilinear"].append(mask_iou(resize_heatmap(heatmap, mask.shape), mask))
+            scores["nearest"].append(mask_iou(np.kron(heatmap, np.ones((cell, cell))), mask))
+    print(tag, "aligned heatmap against the pixel mask, mask IoU:",
+          {name: round(float(np.mean(values)), 3) for name, values in scores.items()}, flush=True)
 
 
 def mask_iou_references(recipe, scenes=256):
