@@ -17,7 +17,6 @@ the full traceback instead.
 """
 
 import argparse
-import json
 import re
 import sys
 import time
@@ -112,7 +111,7 @@ def _resumable_seeds(results, path, size, recipe):
         print(f"--resume: no {path} yet; running every seed", flush=True)
         return {}
     document = results.load_results(path.stem, path.parent)
-    if document["size"] != size or document.get("recipe") != json.loads(json.dumps(recipe)):
+    if document["size"] != size or document.get("recipe") != results.as_stored(recipe):
         print(f"--resume: {path} holds another size or recipe (or none recorded); running every seed", flush=True)
         return {}
     commits = document.get("commit_per_seed") or [document["commit"]] * len(document["seeds"])
@@ -132,11 +131,12 @@ def _reproduce(args):
     # The JSON goes to --results-dir; else next to the report when --out is given; else results/.
     results_dir = args.results_dir or (args.out if args.out is not None else "results")
     recipe = dataclasses.asdict(reproduction.RECIPES[args.size])
-    kept = _resumable_seeds(results, Path(results_dir) / f"{args.task}.json", args.size, recipe) if args.resume else {}
+    results_file = Path(results_dir) / f"{args.task}.json"
+    kept = _resumable_seeds(results, results_file, args.size, recipe) if args.resume else {}
     runs, commits = [], []
     for seed in seeds:
         if seed in kept:
-            print(f"seed {seed}: kept from {Path(results_dir) / f'{args.task}.json'} (same size and recipe)", flush=True)
+            print(f"seed {seed}: kept from {results_file} (same size and recipe)", flush=True)
             run, commit = kept[seed]
         else:
             run, commit = reproduction.run(size=args.size, seed=seed), results.git_commit()

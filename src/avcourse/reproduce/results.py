@@ -61,6 +61,7 @@ import numpy as np
 
 __all__ = [
     "aggregate",
+    "as_stored",
     "as_table",
     "check_claims",
     "check_markdown",
@@ -342,8 +343,18 @@ def results_document(command, seeds, size, runs, sections, commit=_DETECT, recip
         "commit_per_seed": list(commit_per_seed),
     }
     if recipe is not None:
-        document["recipe"] = json.loads(json.dumps(recipe))  # as it reads back from the file (tuples as lists)
+        document["recipe"] = as_stored(recipe)
     return document
+
+
+def as_stored(value):
+    """``value`` as it reads back from a results file (tuples become lists), to compare with a stored one.
+
+    Examples:
+    >>> as_stored({"epochs": (6, 4, 4)})
+    {'epochs': [6, 4, 4]}
+    """
+    return json.loads(json.dumps(value))
 
 
 def seed_runs(document):
