@@ -3,6 +3,7 @@
 import dataclasses
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -193,3 +194,32 @@ def test_reproduce_help_names_the_results_folder(capsys):
     with pytest.raises(SystemExit):
         cli.main(["reproduce", "--help"])
     assert "--results-dir" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("flags", [[], ["--cache-dir", "chosen"], ["--no-cache"]])
+def test_reproduce_runs_each_seed_inside_its_cache_directory(tmp_path, monkeypatch, flags):
+    from avcourse.reproduce import cache
+
+    module = _fake_reproduction(monkeypatch)
+    computed = []
+
+    def run(size, seed):
+        # A reproduction seeds itself, then caches its repeated work through cache.memoize.
+        import keras
+
+        keras.utils.set_random_seed(seed)
+        cache.memoize("fake", {"seed": seed}, lambda folder: computed.append(folder) or "value", str(tmp_path / "plain"))
+        return {"separation": [["method", "SDR"], ["model", 1.0]], "timing": [["stage", "steps"], ["fit", 1]], "seconds": 1.0, "recipe": {}}
+
+    module.run = run
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AVCOURSE_CACHE_DIR", str(tmp_path / "default"))
+    arguments = ["reproduce", "separation", "--size", "demo", "--seeds", "0", "1", *flags]
+    assert cli.main(arguments) == 0 and cli.main(arguments) == 0
+    if flags == ["--no-cache"]:
+        assert computed == [str(tmp_path / "plain")] * 4
+        assert not (tmp_path / "default").exists()
+    else:
+        folder = tmp_path / ("chosen" if flags else "default")
+        assert len(computed) == 2 and all(Path(f).parent == folder for f in computed)  # the second run read both
+        assert len([entry for entry in folder.iterdir() if entry.name.startswith("fake-")]) == 2

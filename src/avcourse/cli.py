@@ -123,7 +123,7 @@ def _reproduce(args):
     import importlib
 
     from avcourse.report import HtmlReport
-    from avcourse.reproduce import results
+    from avcourse.reproduce import cache, results
     from avcourse.reproduce.tables import markdown_table
 
     reproduction = importlib.import_module(f"avcourse.reproduce.{args.task}")
@@ -139,7 +139,8 @@ def _reproduce(args):
             print(f"seed {seed}: kept from {results_file} (same size and recipe)", flush=True)
             run, commit = kept[seed]
         else:
-            run, commit = reproduction.run(size=args.size, seed=seed), results.git_commit()
+            with cache.directory(None if args.no_cache else args.cache_dir or cache.default_directory()):
+                run, commit = reproduction.run(size=args.size, seed=seed), results.git_commit()
         runs.append(run)
         commits.append(commit)
         # Written after every seed, over the seeds finished so far (its command names only those), so
@@ -300,6 +301,14 @@ def build_parser():
         help="keep the seeds that the results document <task>.json already holds for the same --size and recipe "
         "(written after every seed); run only the others",
     )
+    reproduce.add_argument(
+        "--cache-dir",
+        default=None,
+        help="keep work that reproductions repeat (the CAVL trunks' pretraining, shared by cavl and separation) "
+        "under this folder; an entry is used only for the same recipe, seed, code and random state "
+        "(default: $AVCOURSE_CACHE_DIR, else ~/.cache/avcourse)",
+    )
+    reproduce.add_argument("--no-cache", action="store_true", help="compute everything; read and write no cache")
     reproduce.set_defaults(run=_reproduce)
 
     _add_prepare(commands)

@@ -60,6 +60,7 @@ from avcourse.data import pipelines, world
 from avcourse.data.world import PRETRAIN_SEED, TEST_SEED
 from avcourse.metrics.counting import count_accuracy, count_mae
 from avcourse.models import CAVLModel, SourceCounter
+from avcourse.reproduce import cache
 from avcourse.reproduce.results import table
 from avcourse.training.curriculum import CurriculumResult, curriculum_stages, no_curriculum_stage, run_curriculum
 from avcourse.training.evaluation import (
@@ -450,16 +451,28 @@ def c1_stage(recipe):
     return curriculum_stages(1, base_learning_rate=recipe.learning_rate, epochs=[recipe.epochs_per_stage[0]])
 
 
-def train_c1_model(recipe, seed=0):
+def _cached_pretrain(recipe, seed, directory, log=print, **options):
+    """:func:`pretrain` through the reproduction cache (:func:`avcourse.reproduce.cache.memoize`).
+
+    The CAVL and separation reproductions pretrain the same trunks for a
+    recipe and seed (both start from ``keras.utils.set_random_seed(seed)``);
+    with ``avcourse reproduce --cache-dir`` the second one reads them.
+    """
+    key = {"recipe": dataclasses.asdict(recipe), "seed": seed, **options}
+    return cache.memoize("cavl-pretrain", key, lambda folder: pretrain(recipe, seed, folder, **options), directory, log=log)
+
+
+def train_c1_model(recipe, seed=0, log=print):
     """A CAVL model trained on stage C1 only (one-source scenes, ``k_a = 1``).
 
-    The trunks are pretrained first (:func:`pretrain`), then the first stage
+    The trunks are pretrained first (:func:`pretrain`, read from the
+    reproduction cache when one is set and holds them), then the first stage
     of this recipe's curriculum runs, as in :func:`run`; the separation
     reproduction extracts its visual vectors from such a model (CAVL supp. 6.4).
     """
     keras.utils.set_random_seed(seed)
     with tempfile.TemporaryDirectory() as directory:
-        pretrained, _ = pretrain(recipe, seed, directory)
+        pretrained, _ = _cached_pretrain(recipe, seed, directory, log=log)
         recipe = calibrate_margin(recipe, pretrained, seed)
         return train_stages(recipe, c1_stage(recipe), seed, build_model(recipe, pretrained)).model
 
@@ -558,10 +571,10 @@ def run(size="small", seed=0, log=print):
 
     with tempfile.TemporaryDirectory() as directory:
         log(f"[cavl] timbre: linear probes and trunk pretraining ({recipe.pretrain_examples} solo scenes) [{elapsed()}]")
-        pretrained, held_out = pretrain(recipe, seed, directory)
+        pretrained, held_out = _cached_pretrain(recipe, seed, directory, log=log)
         # The validation column: the audio trunk again, fitted on the "fit" phrases, scored on "validation" ones.
-        _, validation = pretrain(recipe, seed, Path(directory) / "validation", split="fit", held_out_split="validation",
-                                 modalities=("audio",))
+        _, validation = _cached_pretrain(recipe, seed, Path(directory) / "validation", log=log, split="fit",
+                                         held_out_split="validation", modalities=("audio",))
         tables["timbre"] = table(
             ["classifier", "validation", "test"],
             {

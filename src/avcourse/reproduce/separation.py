@@ -6,7 +6,10 @@ synthetic world (``split="test"``: phrases never heard in training, seeds from
 
 1. A CAVL model is trained on stage C1 (one-source scenes) with the CAVL
    reproduction's recipe (:func:`avcourse.reproduce.cavl.train_c1_model`:
-   2 s clips on its 64-row log-frequency grid, 128 px pictures).
+   2 s clips on its 64-row log-frequency grid, 128 px pictures). Its
+   pretrained trunks are the CAVL reproduction's for the same seed: with
+   ``avcourse reproduce --cache-dir`` (the CLI's default) a separation run
+   after a CAVL run reads them (:mod:`avcourse.reproduce.cache`).
 2. The same small :class:`~avcourse.models.UNetSeparator` is trained three
    times by mix-and-separate, with the same data, seed and budget, on the
    separation recipe's own grid (``SeparationRecipe.audio_config``: 2 s
@@ -377,7 +380,7 @@ def run(size="small", seed=0, log=print):
 
     log(f"[separation] CAVL C1 ({recipe.cavl.train_scenes} one-source scenes, {recipe.cavl.epochs_per_stage[0]} epochs, "
         f"{recipe.cavl_audio_config.num_warped_bins} rows)")
-    cavl_model = cavl_reproduction.train_c1_model(recipe.cavl, seed)
+    cavl_model = cavl_reproduction.train_c1_model(recipe.cavl, seed, log=log)
 
     log(f"[separation] {recipe.train_mixtures} training mixtures, {recipe.test_mixtures} held-out test mixtures "
         f"({recipe.clip_seconds:g} s, {recipe.warped_bins} rows) [{elapsed()}]")
