@@ -22,7 +22,9 @@ must everything that runs after it. Three things make that hold:
   and renamed.
 
 Caching is off unless a directory is set (:func:`directory`, which the CLI
-uses); library calls and tutorials never read or write a cache.
+uses); library calls and tutorials never read or write a cache. Entries are
+pickles (a few hundred kB for the small recipe's trunks): keep the folder your
+own, and delete it to empty the cache.
 """
 
 import contextlib
@@ -38,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["default_directory", "directory", "memoize", "random_state", "set_random_state"]
+__all__ = ["code_fingerprint", "default_directory", "directory", "memoize", "random_state", "set_random_state"]
 
 _DIRECTORY = None
 # Paths inside an entry are stored relative to it, after this marker, so that a moved cache still works.
