@@ -127,3 +127,10 @@ def test_a_c1_model_on_cached_trunks_equals_one_on_computed_trunks(tmp_path):
     assert [m.split(":")[1].split()[0] for m in messages] == ["stored", "read"]
     for expected, received in zip(computed.get_weights(), read.get_weights(), strict=True):
         np.testing.assert_array_equal(received, expected)
+
+
+def test_the_separation_reproduction_pretrains_the_cavl_reproductions_trunks():
+    """Same recipe (and both seed themselves the same way), so a separation run reads what a CAVL run stored."""
+    from avcourse.reproduce import cavl, separation
+
+    assert separation.RECIPES["small"].cavl == cavl.RECIPES["small"]
