@@ -17,7 +17,6 @@ def _draws():
         random.random(),
         float(np.random.rand()),
         float(tf.random.uniform(())),  # no op seed: TensorFlow draws one from its global generator
-        float(keras.random.uniform(())),  # Keras's global SeedGenerator
     )
 
 

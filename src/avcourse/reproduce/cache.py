@@ -13,7 +13,9 @@ must everything that runs after it. Three things make that hold:
   ``.py`` file of the installed ``avcourse`` and the versions of Keras,
   TensorFlow and NumPy: any edit recomputes), and the random state on entry
   (Python's ``random``, NumPy's global generator, TensorFlow's global seed and
-  its operation-seed generator, Keras's global ``SeedGenerator``).
+  its operation-seed generator). Keras's global ``SeedGenerator`` (unseeded
+  ``keras.random`` calls) is left out: no public API reads it, and the
+  reproductions draw through layers' own seeded generators.
 * The random state on exit is stored with the result and restored on a hit, so
   the work that follows draws the same numbers whether the result was computed
   or read (``tests/reproduce/test_cache.py`` checks both, and a pretraining
@@ -73,40 +75,21 @@ def _tf_context():
 
 def random_state():
     """Every global random state a reproduction draws from, as a picklable tuple."""
-    from keras.src.backend.common import global_state
-    from keras.src.random import seed_generator
-
-    generator = global_state.get_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR)
-    keras_state = None if generator is None else np.asarray(generator.state.numpy())
     tf_context = _tf_context()
     tf_rng = getattr(tf_context, "_rng", None)
-    return (
-        random.getstate(),
-        np.random.get_state(),
-        tf_context._seed,
-        None if tf_rng is None else tf_rng.getstate(),
-        keras_state,
-    )
+    return random.getstate(), np.random.get_state(), tf_context._seed, None if tf_rng is None else tf_rng.getstate()
 
 
 def set_random_state(state):
     """Restore what :func:`random_state` returned."""
-    import keras
     import tensorflow as tf
-    from keras.src.backend.common import global_state
-    from keras.src.random import seed_generator
 
-    python_state, numpy_state, tf_seed, tf_rng_state, keras_state = state
+    python_state, numpy_state, tf_seed, tf_rng_state = state
     random.setstate(python_state)
     np.random.set_state(numpy_state)
     tf.random.set_seed(tf_seed)  # sets the seed and a fresh operation-seed generator, whose state is set next
     if tf_rng_state is not None:
         _tf_context()._rng.setstate(tf_rng_state)
-    generator = None
-    if keras_state is not None:
-        generator = keras.random.SeedGenerator(0)
-        generator.state.assign(keras_state)
-    global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, generator)
 
 
 @functools.lru_cache(maxsize=1)
