@@ -5,27 +5,36 @@ nets are pretrained and every stage trains on ``split="fit"`` phrases, and
 the tables are scored on ``split="validation"`` samples (seeds from
 ``VALIDATION_SEED``). The test split is never read. Recipe fields are
 overridden with ``--set field=value`` (Python literals); ``--warmup-only``
-stops after the grounding warm-up and prints its held-out grounding accuracy.
+stops after the grounding warm-up and prints its held-out grounding accuracy;
+``--curve`` runs the warm-up, co-learning and the cyclic stage (no other
+branch) and scores held-out grounding after every epoch: accuracy, the share
+of sounding and of silent objects judged right, how often a video's sounding
+object outranks its silent one, and, with the mixture, the share of sounding
+objects found, by their sound's share of the mixture's energy on the network's
+grid.
 
     python tools/ccol_validation.py --seed 0                          # the recipe
     python tools/ccol_validation.py --warmup-only --set freeze_audio_net=False
     python tools/ccol_validation.py --set train_samples=512 --set "epochs=(6, 4, 3)" --out runs/a.json
+    python tools/ccol_validation.py --curve --set "epochs=(8, 6, 12)"
 
 Pretrained weights are cached under ``--cache`` (keyed by the pretraining
-settings and the seed) so that runs that differ only after pretraining
-share them.
+settings, the seed and the code, :mod:`avcourse.reproduce.cache`) so that
+runs that differ only after pretraining share them and give what a run that
+pretrains would.
 """
 
 import argparse
 import ast
 import dataclasses
-import hashlib
 import json
 import time
 from pathlib import Path
 
 import keras
+import numpy as np
 
+from avcourse.reproduce import cache as reproduction_cache
 from avcourse.reproduce import ccol
 from avcourse.reproduce.tables import markdown_table
 from avcourse.training import ccol as ccol_training
@@ -43,26 +52,32 @@ def _nets(model):
 
 
 def cached_pretraining(cache):
-    """A drop-in for ccol.pretrained_model that reuses pretrained weights from ``cache``."""
+    """A drop-in for ccol.pretrained_model that keeps pretrained weights in ``cache`` (:func:`avcourse.reproduce.cache.memoize`).
+
+    The cache restores the random state the pretraining left, so a run that
+    reads the weights trains and scores as one that computed them.
+    """
     original = ccol.pretrained_model
 
     def pretrained_model(recipe, seed=0, split="train", held_out_split="test", log=print):
-        key = json.dumps([getattr(recipe, f) for f in PRETRAINING_FIELDS] + [seed, split, held_out_split], default=str)
-        folder = Path(cache) / hashlib.sha1(key.encode()).hexdigest()[:12]
-        if (folder / "accuracies.json").is_file():
-            model = ccol.CCoLModel(stage="grounding", seed=seed, **recipe.model_config())
-            model.build()
+        key = {"recipe": {field: getattr(recipe, field) for field in PRETRAINING_FIELDS}, "seed": seed, "split": split,
+               "held_out_split": held_out_split}
+
+        def compute(folder):
+            model, accuracies = original(recipe, seed, split, held_out_split, log=log)
+            weights = {name: str(Path(folder) / f"{name}.weights.h5") for name in _nets(model)}
             for name, net in _nets(model).items():
-                net.load_weights(folder / f"{name}.weights.h5")
-            accuracies = json.loads((folder / "accuracies.json").read_text())
-            log(f"[ccol] pretrained nets from {folder}: {accuracies}")
-            return model, accuracies
-        model, accuracies = original(recipe, seed, split, held_out_split, log=log)
-        folder.mkdir(parents=True, exist_ok=True)
+                net.save_weights(weights[name])
+            return {"accuracies": accuracies, "weights": weights}
+
+        with reproduction_cache.directory(cache):
+            stored = reproduction_cache.memoize("ccol-validation-pretrain", key, compute, None, log=log)
+        # Built again whether read or computed, so that both ways draw the same numbers afterwards.
+        model = ccol.CCoLModel(stage="grounding", seed=seed, **recipe.model_config())
+        model.build()
         for name, net in _nets(model).items():
-            net.save_weights(folder / f"{name}.weights.h5")
-        (folder / "accuracies.json").write_text(json.dumps(accuracies))
-        return model, accuracies
+            net.load_weights(stored["weights"][name])
+        return model, stored["accuracies"]
 
     return pretrained_model
 
@@ -89,12 +104,79 @@ def warmup_only(recipe, seed):
     }
 
 
+ENERGY_SHARE_BINS = (0.0, 0.2, 0.35, 0.5, 0.65, 0.8, 1.0)
+
+
+def grounding_breakdown(model, held, share, batch_size):
+    """Held-out grounding of ``model`` with each video's own sound and with the mixture, broken down.
+
+    ``share`` (samples, 2): each video's share of the mixture's energy. Per
+    sound: ``accuracy``, ``sounding`` and ``silent`` (the share of sounding and
+    of silent objects judged right), ``ranked`` (how often a video's sounding
+    object scores above its silent one); for the mixture also ``found_by_share``,
+    the share of sounding objects judged sounding per bin of ENERGY_SHARE_BINS.
+    """
+    outputs = ccol_training.predict(model, held, batch_size)
+    truth = np.asarray(held["sounding"]).reshape(-1, 2, 2) > 0.5
+    row = {}
+    for key, name in (("solo_scores", "single"), ("mixture_scores", "mixed")):
+        probability = outputs[key][..., 0]
+        judged = probability > 0.5
+        row[name] = {
+            "accuracy": float(np.mean(judged == truth)),
+            "sounding": float(np.mean(judged[truth])),
+            "silent": float(np.mean(~judged[~truth])),
+            "ranked": float(np.mean(probability[truth] > probability[~truth])),
+        }
+    found = (outputs["mixture_scores"][..., 0] > 0.5)[truth].reshape(-1, 2)  # is video v's sounding object found in the mixture?
+    edges = np.array(ENERGY_SHARE_BINS)
+    which = np.clip(np.searchsorted(edges, share, side="right") - 1, 0, len(edges) - 2)
+    row["mixed"]["found_by_share"] = {
+        f"{edges[b]:.2f}-{edges[b + 1]:.2f}": [int(np.sum(which == b)), float(np.mean(found[which == b])) if np.any(which == b) else None]
+        for b in range(len(edges) - 1)
+    }
+    return row
+
+
+def grounding_curve(recipe, seed):
+    """The warm-up, co-learning and cyclic stages on ``"fit"`` samples; :func:`grounding_breakdown` after every epoch."""
+    split, held_split, held_seed = ccol.HELD_OUT["validation"]
+    keras.utils.set_random_seed(seed)
+    model, pretraining = ccol.pretrained_model(recipe, seed, split, held_split)
+    train = ccol.samples(recipe, recipe.train_samples, ccol.TRAIN_SEED + seed, split, batch_size=recipe.batch_size,
+                         shuffle=recipe.train_samples)
+    held = ccol_training.collect(ccol.samples(recipe, recipe.test_samples, held_seed, held_split, batch_size=None, cache=False))
+    # Each video's share of the mixture's energy on the grid the audio net reads (warped magnitudes squared).
+    energy = np.sum(np.asarray(held["source_magnitudes"], "float64") ** 2, axis=(-2, -1))  # (samples, 2)
+    share = energy / np.sum(energy, axis=-1, keepdims=True)
+    rows = []
+
+    class EveryEpoch(keras.callbacks.Callback):
+        def __init__(self, stage):
+            super().__init__()
+            self.stage = stage
+
+        def on_epoch_end(self, epoch, logs=None):
+            rows.append({"epoch": f"{self.stage} {epoch + 1}", **grounding_breakdown(self.model, held, share, recipe.batch_size)})
+            print(json.dumps(rows[-1]), flush=True)
+
+    for variant, epochs, rate in zip(("grounding", "colearn", "cyclic"), recipe.epochs, recipe.learning_rates):
+        stages = ccol_training.ccol_stages((epochs,), learning_rates=(rate,), learning_rate_steps=(ccol.decay_steps(epochs),),
+                                           variants=(variant,))
+        model = run_curriculum(model, lambda stage: train, stages, callbacks=[EveryEpoch(variant)]).model
+    table = [["epoch", "single", "mixed", "mixed: sounding", "mixed: silent", "mixed: ranked"]]
+    table += [[r["epoch"], r["single"]["accuracy"], r["mixed"]["accuracy"], r["mixed"]["sounding"], r["mixed"]["silent"],
+               r["mixed"]["ranked"]] for r in rows]
+    return {"pretraining": pretraining, "curve": rows, "table": table}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--size", default="small", choices=sorted(ccol.RECIPES))
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a recipe field")
     parser.add_argument("--warmup-only", action="store_true")
+    parser.add_argument("--curve", action="store_true", help="held-out grounding after every epoch (no other branch)")
     parser.add_argument("--cache", default="ccol_validation", help="folder of pretrained weights")
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     args = parser.parse_args()
@@ -112,6 +194,9 @@ def main():
     if args.warmup_only:
         result = warmup_only(recipe, args.seed)
         print(json.dumps(result, indent=1))
+    elif args.curve:
+        result = grounding_curve(recipe, args.seed)
+        print(markdown_table(result["table"]))
     else:
         result = ccol.run(seed=args.seed, held_out="validation", recipe=recipe, log=lambda m: print(m, flush=True))
         for name in ("grounding", "separation", "cycle"):
