@@ -18,7 +18,7 @@ grid.
     python tools/ccol_validation.py --set train_samples=512 --set "epochs=(6, 4, 3)" --out runs/a.json
     python tools/ccol_validation.py --curve --set "epochs=(8, 6, 12)"
 
-Pretrained weights are cached under ``--cache`` (keyed by the pretraining
+Pretrained models are cached under ``--cache`` (keyed by the pretraining
 settings, the seed and the code, :mod:`avcourse.reproduce.cache`) so that
 runs that differ only after pretraining share them and give what a run that
 pretrains would.
@@ -47,36 +47,36 @@ PRETRAINING_FIELDS = (
 )
 
 
-def _nets(model):
-    return {"audio_net": model.audio_net, "object_net": model.object_net, "separation_object_net": model.separator.object_net}
-
-
 def cached_pretraining(cache):
-    """A drop-in for ccol.pretrained_model that keeps pretrained weights in ``cache`` (:func:`avcourse.reproduce.cache.memoize`).
+    """A drop-in for ccol.pretrained_model that keeps pretrained models in ``cache`` (:func:`avcourse.reproduce.cache.memoize`).
 
-    The cache restores the random state the pretraining left, so a run that
-    reads the weights trains and scores as one that computed them.
+    The cache restores the random state the pretraining left, and the model
+    built for a read draws nothing from it, so a run that reads the model
+    trains and scores as one that pretrains it (and as ``ccol.run`` alone).
     """
     original = ccol.pretrained_model
 
     def pretrained_model(recipe, seed=0, split="train", held_out_split="test", log=print):
         key = {"recipe": {field: getattr(recipe, field) for field in PRETRAINING_FIELDS}, "seed": seed, "split": split,
                "held_out_split": held_out_split}
+        computed = []
 
         def compute(folder):
             model, accuracies = original(recipe, seed, split, held_out_split, log=log)
-            weights = {name: str(Path(folder) / f"{name}.weights.h5") for name in _nets(model)}
-            for name, net in _nets(model).items():
-                net.save_weights(weights[name])
+            weights = str(Path(folder) / "model.weights.h5")
+            model.save_weights(weights)
+            computed.append(model)
             return {"accuracies": accuracies, "weights": weights}
 
         with reproduction_cache.directory(cache):
             stored = reproduction_cache.memoize("ccol-validation-pretrain", key, compute, None, log=log)
-        # Built again whether read or computed, so that both ways draw the same numbers afterwards.
+        if computed:
+            return computed[0], stored["accuracies"]
+        state = reproduction_cache.random_state()
         model = ccol.CCoLModel(stage="grounding", seed=seed, **recipe.model_config())
         model.build()
-        for name, net in _nets(model).items():
-            net.load_weights(stored["weights"][name])
+        model.load_weights(stored["weights"])
+        reproduction_cache.set_random_state(state)  # building the model drew numbers a computed pretraining does not
         return model, stored["accuracies"]
 
     return pretrained_model
@@ -177,7 +177,7 @@ def main():
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a recipe field")
     parser.add_argument("--warmup-only", action="store_true")
     parser.add_argument("--curve", action="store_true", help="held-out grounding after every epoch (no other branch)")
-    parser.add_argument("--cache", default="ccol_validation", help="folder of pretrained weights")
+    parser.add_argument("--cache", default="ccol_validation", help="folder of pretrained models")
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     args = parser.parse_args()
     overrides = {}
