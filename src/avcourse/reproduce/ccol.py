@@ -129,7 +129,11 @@ class CCoLRecipe:
     grounds at 0.71 / 0.65 (single / mixed; 0.71 / 0.58 with the audio net
     training, hence ``freeze_audio_net``), on 1024 samples x 8 epochs at
     0.96 / 0.67 (seed 1: 0.90 / 0.69). 7-12 minutes a seed on 2 CPU cores
-    (pretraining about 1, warm-up 1, the five separator runs 5, evaluation 1-3.5).
+    (pretraining about 1, warm-up 1, the five separator runs 5, evaluation 1-3.5)
+    on the machine that stored results/ccol.json; on a 2-core machine
+    without AVX-512 a validation run with 8 cyclic epochs took 2935 s. A
+    longer cyclic stage (8 epochs) was measured on validation and not taken
+    (docs/results.md, "Why mixed-sound grounding sits at the bar").
     """
 
     train_samples: int = 1024
