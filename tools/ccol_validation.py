@@ -82,15 +82,21 @@ def cached_pretraining(cache):
     return pretrained_model
 
 
-def warmup_only(recipe, seed):
-    """Pretraining and the grounding warm-up only; the warm-up's accuracy on validation samples (and training ones)."""
+def _setup(recipe, seed):
+    """The pretrained model, its held-out accuracies, the ``"fit"`` training samples and the validation samples."""
     split, held_split, held_seed = ccol.HELD_OUT["validation"]
     keras.utils.set_random_seed(seed)
     model, pretraining = ccol.pretrained_model(recipe, seed, split, held_split)
     train = ccol.samples(recipe, recipe.train_samples, ccol.TRAIN_SEED + seed, split, batch_size=recipe.batch_size,
                          shuffle=recipe.train_samples)
     held = ccol_training.collect(ccol.samples(recipe, recipe.test_samples, held_seed, held_split, batch_size=None, cache=False))
-    seen = ccol_training.collect(ccol.samples(recipe, recipe.test_samples, ccol.TRAIN_SEED + seed, split, batch_size=None,
+    return model, pretraining, train, held
+
+
+def warmup_only(recipe, seed):
+    """Pretraining and the grounding warm-up only; the warm-up's accuracy on validation samples (and training ones)."""
+    model, pretraining, train, held = _setup(recipe, seed)
+    seen = ccol_training.collect(ccol.samples(recipe, recipe.test_samples, ccol.TRAIN_SEED + seed, "fit", batch_size=None,
                                               cache=False))
     epochs, rate = recipe.epochs[0], recipe.learning_rates[0]
     stages = ccol_training.ccol_stages((epochs,), learning_rates=(rate,), learning_rate_steps=(ccol.decay_steps(epochs),),
@@ -140,12 +146,7 @@ def grounding_breakdown(model, held, share, batch_size):
 
 def grounding_curve(recipe, seed):
     """The warm-up, co-learning and cyclic stages on ``"fit"`` samples; :func:`grounding_breakdown` after every epoch."""
-    split, held_split, held_seed = ccol.HELD_OUT["validation"]
-    keras.utils.set_random_seed(seed)
-    model, pretraining = ccol.pretrained_model(recipe, seed, split, held_split)
-    train = ccol.samples(recipe, recipe.train_samples, ccol.TRAIN_SEED + seed, split, batch_size=recipe.batch_size,
-                         shuffle=recipe.train_samples)
-    held = ccol_training.collect(ccol.samples(recipe, recipe.test_samples, held_seed, held_split, batch_size=None, cache=False))
+    model, pretraining, train, held = _setup(recipe, seed)
     # Each video's share of the mixture's energy on the grid the audio net reads (warped magnitudes squared).
     energy = np.sum(np.asarray(held["source_magnitudes"], "float64") ** 2, axis=(-2, -1))  # (samples, 2)
     share = energy / np.sum(energy, axis=-1, keepdims=True)
