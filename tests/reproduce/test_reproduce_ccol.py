@@ -64,3 +64,19 @@ def test_recipes_and_arguments():
         ccol.run(size="huge")
     with pytest.raises(ValueError, match="`held_out` must be one of"):
         ccol.run(size="demo", held_out="train")
+
+
+@pytest.mark.parametrize("audio_pool", ["max", "average"])
+def test_pretraining_pools_each_net_as_it_pools_for_grounding(tiny_recipe, monkeypatch, audio_pool):
+    pooled = {}
+    original = ccol.pretrain_trunk
+
+    def recording_pretrain_trunk(trunk, dataset, *, modality, pooling, **kwargs):
+        pooled[modality] = pooling
+        return original(trunk, dataset, modality=modality, pooling=pooling, **kwargs)
+
+    monkeypatch.setattr(ccol, "pretrain_trunk", recording_pretrain_trunk)
+    recipe = dataclasses.replace(tiny_recipe, audio_pool=audio_pool)
+    model, accuracies = ccol.pretrained_model(recipe, log=lambda message: None)
+    assert pooled == {"image": "max", "audio": audio_pool}
+    assert model.audio_pool == audio_pool and set(accuracies) == {"object", "audio"}

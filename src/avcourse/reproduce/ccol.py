@@ -13,7 +13,7 @@ as :mod:`avcourse.reproduce.cavl` pretrains its trunks,
 is trained as an instrument classifier on the object crops of CCoL samples
 (softmax over instruments, max pooling as the object net pools), the
 grounding audio net on solo clips and two-instrument mixtures (one sigmoid a
-class, average pooling, as CAVL's audio trunk), from seeds no other role
+class, pooled as the recipe's audio net pools, ``audio_pool``), from seeds no other role
 draws and the training split's phrases. Labels name instruments, never which
 object sounds. The object net is then **frozen** for grounding (the authors'
 ``create_optimizer`` never optimises their frame net: only its ``fc``), and
@@ -128,9 +128,13 @@ class CCoLRecipe:
     1.00 and 0.98; with them frozen, the warm-up on 64 samples x 30 epochs
     grounds at 0.71 / 0.65 (single / mixed; 0.71 / 0.58 with the audio net
     training, hence ``freeze_audio_net``), on 1024 samples x 8 epochs at
-    0.96 / 0.67 (seed 1: 0.90 / 0.69). 7-12 minutes a seed on 2 CPU cores
-    (pretraining about 1, warm-up 1, the five separator runs 5, evaluation 1-3.5)
-    on the machine that stored results/ccol.json; on a 2-core machine
+    0.96 / 0.67 (seed 1: 0.90 / 0.69). ``audio_pool="average"``: with the
+    authors' max pooling (the audio net pretrained with it too) the warm-up
+    grounds at 0.72 / 0.60 on seed 0 (``--warmup-only --set
+    audio_pool='max'``), where average pooling gives 0.97 / 0.69 (the
+    curve's warm-up in docs/results.md). 7-12 minutes a seed on 2 CPU cores
+    (pretraining about 1, warm-up 1, the five separator runs 5, evaluation
+    1-3.5) on the machine that stored results/ccol.json; on a 2-core machine
     without AVX-512 a validation run with 8 cyclic epochs took 2935 s. A
     longer cyclic stage (8 epochs) was measured on validation and not taken
     (docs/results.md, "Why mixed-sound grounding sits at the bar").
@@ -239,7 +243,8 @@ def pretrain(model, recipe, seed=0, split="train", held_out_split="test", log=pr
     CCoL samples drawn from ``PRETRAIN_SEED + seed`` (softmax, max pooling).
     Audio net: ``recipe.audio_pretrain_clips`` clips of the world with
     ``recipe.audio_pretrain_sources`` instruments playing alone (one sigmoid a
-    class, average pooling), seeds from ``PRETRAIN_SEED + 50_000 + seed``.
+    class, pooled by ``recipe.audio_pool`` as the net pools for grounding),
+    seeds from ``PRETRAIN_SEED + 50_000 + seed``.
     Phrases from ``split``. The separator's object net gets the pretrained
     object net's weights.
 
@@ -269,7 +274,7 @@ def pretrain(model, recipe, seed=0, split="train", held_out_split="test", log=pr
         shuffle=recipe.audio_pretrain_clips, scene_options=SOLO,
     )
     audio_history = pretrain_trunk(audio_trunk, clips, modality="audio", epochs=recipe.audio_pretrain_epochs,
-                                   learning_rate=recipe.pretrain_learning_rate, pooling="average", multi_label=True,
+                                   learning_rate=recipe.pretrain_learning_rate, pooling=recipe.audio_pool, multi_label=True,
                                    callbacks=callbacks("audio") if callbacks else None)
     model.separator.object_net.set_weights(model.object_net.get_weights())
     model.object_net.trainable = not model.freeze_object_net
