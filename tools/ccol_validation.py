@@ -11,7 +11,9 @@ branch) and scores held-out grounding after every epoch: accuracy, the share
 of sounding and of silent objects judged right, how often a video's sounding
 object outranks its silent one, and, with the mixture, the share of sounding
 objects found, by their sound's share of the mixture's energy on the network's
-grid.
+grid; with ``--equal-loudness`` the curve also scores the same validation
+samples with the two sounds of each mixture equally loud (``ccol_dataset(...,
+random_gain=False)``), to measure what a quiet source costs.
 
     python tools/ccol_validation.py --seed 0                          # the recipe
     python tools/ccol_validation.py --warmup-only --set freeze_audio_net=False
@@ -113,15 +115,18 @@ def warmup_only(recipe, seed):
 ENERGY_SHARE_BINS = (0.0, 0.2, 0.35, 0.5, 0.65, 0.8, 1.0)
 
 
-def grounding_breakdown(model, held, share, batch_size):
+def grounding_breakdown(model, held, batch_size):
     """Held-out grounding of ``model`` with each video's own sound and with the mixture, broken down.
 
-    ``share`` (samples, 2): each video's share of the mixture's energy. Per
-    sound: ``accuracy``, ``sounding`` and ``silent`` (the share of sounding and
+    Per sound: ``accuracy``, ``sounding`` and ``silent`` (the share of sounding and
     of silent objects judged right), ``ranked`` (how often a video's sounding
     object scores above its silent one); for the mixture also ``found_by_share``,
-    the share of sounding objects judged sounding per bin of ENERGY_SHARE_BINS.
+    the share of sounding objects judged sounding per bin of ENERGY_SHARE_BINS
+    of their sound's share of the mixture's energy.
     """
+    # Each video's share of the mixture's energy on the grid the audio net reads (warped magnitudes squared).
+    energy = np.sum(np.asarray(held["source_magnitudes"], "float64") ** 2, axis=(-2, -1))  # (samples, 2)
+    share = energy / np.sum(energy, axis=-1, keepdims=True)
     outputs = ccol_training.predict(model, held, batch_size)
     truth = np.asarray(held["sounding"]).reshape(-1, 2, 2) > 0.5
     accuracy = ccol_training.grounding_accuracy(None, held, outputs=outputs)
@@ -145,12 +150,18 @@ def grounding_breakdown(model, held, share, batch_size):
     return row
 
 
-def grounding_curve(recipe, seed):
-    """The warm-up, co-learning and cyclic stages on ``"fit"`` samples; :func:`grounding_breakdown` after every epoch."""
+def grounding_curve(recipe, seed, equal_loudness=False):
+    """The warm-up, co-learning and cyclic stages on ``"fit"`` samples; :func:`grounding_breakdown` after every epoch.
+
+    ``equal_loudness``: also the breakdown on the same validation samples
+    mixed at equal loudness (key ``"equal loudness"`` of each row).
+    """
     model, pretraining, train, held = _setup(recipe, seed)
-    # Each video's share of the mixture's energy on the grid the audio net reads (warped magnitudes squared).
-    energy = np.sum(np.asarray(held["source_magnitudes"], "float64") ** 2, axis=(-2, -1))  # (samples, 2)
-    share = energy / np.sum(energy, axis=-1, keepdims=True)
+    _, held_split, held_seed = ccol.HELD_OUT["validation"]
+    levelled = None
+    if equal_loudness:
+        levelled = ccol_training.collect(ccol.samples(recipe, recipe.test_samples, held_seed, held_split, batch_size=None,
+                                                      cache=False, random_gain=False))
     rows = []
 
     class EveryEpoch(keras.callbacks.Callback):
@@ -159,7 +170,9 @@ def grounding_curve(recipe, seed):
             self.stage = stage
 
         def on_epoch_end(self, epoch, logs=None):
-            rows.append({"epoch": f"{self.stage} {epoch + 1}", **grounding_breakdown(self.model, held, share, recipe.batch_size)})
+            rows.append({"epoch": f"{self.stage} {epoch + 1}", **grounding_breakdown(self.model, held, recipe.batch_size)})
+            if levelled is not None:
+                rows[-1]["equal loudness"] = grounding_breakdown(self.model, levelled, recipe.batch_size)["mixed"]
             print(json.dumps(rows[-1]), flush=True)
 
     for variant, epochs, rate in zip(("grounding", "colearn", "cyclic"), recipe.epochs, recipe.learning_rates):
@@ -169,6 +182,10 @@ def grounding_curve(recipe, seed):
     table = [["epoch", "single", "mixed", "mixed: sounding", "mixed: silent", "mixed: ranked"]]
     table += [[r["epoch"], r["single"]["accuracy"], r["mixed"]["accuracy"], r["mixed"]["sounding"], r["mixed"]["silent"],
                r["mixed"]["ranked"]] for r in rows]
+    if equal_loudness:
+        table[0] += ["equal loudness: mixed", "sounding", "silent"]
+        for line, r in zip(table[1:], rows):
+            line += [r["equal loudness"]["accuracy"], r["equal loudness"]["sounding"], r["equal loudness"]["silent"]]
     return {"pretraining": pretraining, "curve": rows, "table": table}
 
 
@@ -179,6 +196,8 @@ def main():
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a recipe field")
     parser.add_argument("--warmup-only", action="store_true")
     parser.add_argument("--curve", action="store_true", help="held-out grounding after every epoch (no other branch)")
+    parser.add_argument("--equal-loudness", action="store_true",
+                        help="with --curve, also score the validation samples mixed at equal loudness")
     parser.add_argument("--cache", default="ccol_validation", help="folder of pretrained models")
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     args = parser.parse_args()
@@ -197,7 +216,7 @@ def main():
         result = warmup_only(recipe, args.seed)
         print(json.dumps(result, indent=1))
     elif args.curve:
-        result = grounding_curve(recipe, args.seed)
+        result = grounding_curve(recipe, args.seed, equal_loudness=args.equal_loudness)
         print(markdown_table(result["table"]))
     else:
         result = ccol.run(seed=args.seed, held_out="validation", recipe=recipe, log=lambda m: print(m, flush=True))

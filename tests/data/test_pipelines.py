@@ -84,6 +84,27 @@ def test_ccol_dataset_composes_four_distinct_clips():
     np.testing.assert_allclose(batch["source_waveforms"].sum(axis=1), batch["mixture_waveform"], atol=1e-5)
 
 
+def test_ccol_dataset_equal_loudness_keeps_the_videos_and_levels_their_sounds():
+    def examples(random_gain):
+        dataset = pipelines.ccol_dataset(6, batch_size=None, image_size=32, crop_size=8, config=CONFIG, with_waveforms=True,
+                                         cache=False, random_gain=random_gain)
+        return list(dataset.as_numpy_iterator())
+
+    def rms(waveforms):
+        return np.sqrt(np.mean(np.square(waveforms), axis=-1))
+
+    world_loudness, equal_loudness = examples(True), examples(False)
+    for random, equal in zip(world_loudness, equal_loudness):
+        np.testing.assert_array_equal(random["objects"], equal["objects"])  # same pictures, same order
+        np.testing.assert_array_equal(random["sounding"], equal["sounding"])
+        level = rms(equal["source_waveforms"])
+        np.testing.assert_allclose(level[0], level[1], rtol=1e-4)  # the two sounds of the mixture equally loud
+    ratios = [rms(example["source_waveforms"]) for example in world_loudness]
+    assert max(max(r) / min(r) for r in ratios) > 1.2  # the world's own loudness differs between the videos
+    with pytest.raises(ValueError, match="random_gain"):
+        pipelines.ccol_dataset(2, random_gain="yes")
+
+
 def test_pipelines_reject_bad_sizes():
     with pytest.raises(ValueError, match="`num_scenes` must be a positive integer"):
         pipelines.scene_dataset(0)

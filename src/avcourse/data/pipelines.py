@@ -445,6 +445,7 @@ def ccol_dataset(
     with_waveforms=False,
     cache=True,
     shuffle=0,
+    random_gain=True,
 ):
     """CCoL's four-clip samples with silent objects (CCoL §3, DESIGN §3.6).
 
@@ -458,7 +459,11 @@ def ccol_dataset(
     each video the two objects come in a random order, so that no position
     means "sounding": a loss that breaks ties towards the first object (an
     ``argmin`` of equal values) gains nothing. ``shuffle`` is a shuffle
-    buffer over the samples (0: keep their order).
+    buffer over the samples (0: keep their order). ``random_gain``: each
+    video's sound at the world's random loudness
+    (:func:`avcourse.data.world.make_scene`), so that one source of a mixture
+    can be several times quieter than the other; ``False``: both at the same
+    loudness (the same pictures and phrases), to measure what a quiet source costs.
 
     Returns:
         a ``tf.data.Dataset`` of dicts with ``objects`` (4, crop, crop, 3):
@@ -478,6 +483,7 @@ def ccol_dataset(
     )
     check_positive_int(crop_size, "crop_size")
     with_waveforms = check_bool(with_waveforms, "with_waveforms")
+    random_gain = check_bool(random_gain, "random_gain")
     names = world.instrument_names()
     if len(names) < 4:
         raise ValueError(f"ccol_dataset needs 4 different instruments; the bundled samples hold {len(names)}.")
@@ -492,6 +498,7 @@ def ccol_dataset(
             image_size=image_size,
             config=config,
             split=split,
+            random_gain=random_gain,
         )
         order = rng.permutation(len(scene.labels))
         crops = [world.crop_object(scene, i, crop_size) for i in order]
