@@ -19,6 +19,7 @@ random_gain=False)``), to measure what a quiet source costs.
     python tools/ccol_validation.py --warmup-only --set freeze_audio_net=False
     python tools/ccol_validation.py --set train_samples=512 --set "epochs=(6, 4, 3)" --out runs/a.json
     python tools/ccol_validation.py --curve --set "epochs=(8, 6, 8)"  # docs/results.md, mixed-sound grounding
+    python tools/ccol_validation.py --curve --equal-loudness --set train_samples=2048 --set "epochs=(4, 3, 2)"
 
 Pretrained models are cached under ``--cache`` (keyed by the pretraining
 settings, the seed and the code, :mod:`avcourse.reproduce.cache`) so that
