@@ -13,12 +13,13 @@ as :mod:`avcourse.reproduce.cavl` pretrains its trunks,
 is trained as an instrument classifier on the object crops of CCoL samples
 (softmax over instruments, max pooling as the object net pools), the
 grounding audio net on solo clips and two-instrument mixtures (one sigmoid a
-class, pooled as the recipe's audio net pools, ``audio_pool``), from seeds no other role
-draws and the training split's phrases. Labels name instruments, never which
-object sounds. The object net is then **frozen** for grounding (the authors'
-``create_optimizer`` never optimises their frame net: only its ``fc``), and
-so is the audio net (``freeze_audio_net``, chosen on validation): the
-grounding stages fit the grounding head (:class:`~avcourse.models.ccol_nets.GroundingNet`).
+class, pooled as the recipe's audio net pools, ``audio_pool``), from seeds
+no other role draws and the training split's phrases. Labels name
+instruments, never which object sounds. The object net is then **frozen**
+for grounding (the authors' ``create_optimizer`` never optimises their frame
+net: only its ``fc``), and so is the audio net (``freeze_audio_net``,
+chosen on validation): the grounding stages fit the grounding head
+(:class:`~avcourse.models.ccol_nets.GroundingNet`).
 The separator's object net starts from the pretrained object net too (the
 authors' separation frame net is ImageNet-pretrained as well) and trains.
 
