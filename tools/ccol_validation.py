@@ -85,21 +85,28 @@ def cached_pretraining(cache):
     return pretrained_model
 
 
+FIT_SPLIT, VALIDATION_SPLIT, VALIDATION_SEED = ccol.HELD_OUT["validation"]
+
+
+def validation_samples(recipe, **kwargs):
+    """The validation samples every run scores, collected (``kwargs`` for :func:`avcourse.reproduce.ccol.samples`)."""
+    return ccol_training.collect(ccol.samples(recipe, recipe.test_samples, VALIDATION_SEED, VALIDATION_SPLIT, batch_size=None,
+                                              cache=False, **kwargs))
+
+
 def _setup(recipe, seed):
     """The pretrained model, its held-out accuracies, the ``"fit"`` training samples and the validation samples."""
-    split, held_split, held_seed = ccol.HELD_OUT["validation"]
     keras.utils.set_random_seed(seed)
-    model, pretraining = ccol.pretrained_model(recipe, seed, split, held_split)
-    train = ccol.samples(recipe, recipe.train_samples, ccol.TRAIN_SEED + seed, split, batch_size=recipe.batch_size,
+    model, pretraining = ccol.pretrained_model(recipe, seed, FIT_SPLIT, VALIDATION_SPLIT)
+    train = ccol.samples(recipe, recipe.train_samples, ccol.TRAIN_SEED + seed, FIT_SPLIT, batch_size=recipe.batch_size,
                          shuffle=recipe.train_samples)
-    held = ccol_training.collect(ccol.samples(recipe, recipe.test_samples, held_seed, held_split, batch_size=None, cache=False))
-    return model, pretraining, train, held
+    return model, pretraining, train, validation_samples(recipe)
 
 
 def warmup_only(recipe, seed):
     """Pretraining and the grounding warm-up only; the warm-up's accuracy on validation samples (and training ones)."""
     model, pretraining, train, held = _setup(recipe, seed)
-    seen = ccol_training.collect(ccol.samples(recipe, recipe.test_samples, ccol.TRAIN_SEED + seed, "fit", batch_size=None,
+    seen = ccol_training.collect(ccol.samples(recipe, recipe.test_samples, ccol.TRAIN_SEED + seed, FIT_SPLIT, batch_size=None,
                                               cache=False))
     epochs, rate = recipe.epochs[0], recipe.learning_rates[0]
     stages = ccol_training.ccol_stages((epochs,), learning_rates=(rate,), learning_rate_steps=(ccol.decay_steps(epochs),),
@@ -158,11 +165,7 @@ def grounding_curve(recipe, seed, equal_loudness=False):
     mixed at equal loudness (key ``"equal loudness"`` of each row).
     """
     model, pretraining, train, held = _setup(recipe, seed)
-    _, held_split, held_seed = ccol.HELD_OUT["validation"]
-    levelled = None
-    if equal_loudness:
-        levelled = ccol_training.collect(ccol.samples(recipe, recipe.test_samples, held_seed, held_split, batch_size=None,
-                                                      cache=False, random_gain=False))
+    levelled = validation_samples(recipe, random_gain=False) if equal_loudness else None
     rows = []
 
     class EveryEpoch(keras.callbacks.Callback):
